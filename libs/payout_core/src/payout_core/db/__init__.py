@@ -1,0 +1,1 @@
+"""PostgreSQL storage: tables, engine, migrations."""

@@ -1,0 +1,129 @@
+"""SQLAlchemy Core tables. Alembic migrations are the source of truth for the live schema;
+these definitions mirror them (tests/integration/test_migrations.py checks the two agree)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+TS = sa.DateTime(timezone=True)
+NOW = sa.text("now()")
+STATUSES = "'pending','processing','processed','failed','cancelled'"
+
+clients = sa.Table(
+    "clients",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("key_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("key_last4", sa.Text, nullable=False),
+    sa.Column("created_at", TS, nullable=False, server_default=NOW),
+    sa.Column("disabled_at", TS),
+)
+
+payouts = sa.Table(
+    "payouts",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("client_id", UUID(as_uuid=True), sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("amount", sa.Numeric(22, 4), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("recipient_details", JSONB, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("metadata", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("failure_code", sa.Text),
+    sa.Column("failure_message", sa.Text),
+    sa.Column("idempotency_key", sa.Text),
+    sa.Column("request_id", sa.Text),
+    sa.Column("created_at", TS, nullable=False, server_default=NOW),
+    sa.Column("updated_at", TS, nullable=False, server_default=NOW),
+    sa.Column("processed_at", TS),
+    sa.Column("deleted_at", TS),
+    # Last time the reconciler re-enqueued this payout (it waits a threshold between two).
+    sa.Column("reenqueued_at", TS),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.CheckConstraint(f"status IN ({STATUSES})", name="status"),
+    sa.CheckConstraint("amount > 0", name="amount_positive"),
+)
+# Keyset pagination per client, newest first.
+sa.Index(
+    "ix_payouts_client_created",
+    payouts.c.client_id,
+    payouts.c.created_at.desc(),
+    payouts.c.id.desc(),
+)
+sa.Index(
+    "ix_payouts_client_idempotency_key",
+    payouts.c.client_id,
+    payouts.c.idempotency_key,
+    postgresql_where=payouts.c.idempotency_key.isnot(None),
+)
+# The reconciler looks for payouts that sit in a non-terminal status.
+sa.Index(
+    "ix_payouts_unfinished",
+    payouts.c.updated_at,
+    postgresql_where=sa.text("status IN ('pending','processing') AND deleted_at IS NULL"),
+)
+
+payout_events = sa.Table(
+    "payout_events",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("payout_id", UUID(as_uuid=True), sa.ForeignKey("payouts.id"), nullable=False),
+    sa.Column("from_status", sa.Text),
+    sa.Column("to_status", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("request_id", sa.Text),
+    sa.Column("at", TS, nullable=False, server_default=NOW),
+)
+sa.Index("ix_payout_events_payout", payout_events.c.payout_id, payout_events.c.id)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("routing_key", sa.Text, nullable=False),
+    sa.Column("payload", JSONB, nullable=False),
+    sa.Column("headers", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("created_at", TS, nullable=False, server_default=NOW),
+    sa.Column("published_at", TS),
+)
+sa.Index("ix_outbox_unpublished", outbox.c.id, postgresql_where=outbox.c.published_at.is_(None))
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("client_id", UUID(as_uuid=True), sa.ForeignKey("clients.id"), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("request_hash", sa.Text, nullable=False),
+    sa.Column("payout_id", UUID(as_uuid=True), sa.ForeignKey("payouts.id"), nullable=False),
+    sa.Column("response_status", sa.Integer, nullable=False),
+    sa.Column("response_body", JSONB, nullable=False),
+    sa.Column("created_at", TS, nullable=False, server_default=NOW),
+)
+
+# The simulated provider's own books: one row per idempotency reference (the payout id).
+provider_ledger = sa.Table(
+    "provider_ledger",
+    metadata,
+    sa.Column("reference", sa.Text, primary_key=True),
+    sa.Column("calls", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("outcome", sa.Text),
+    sa.Column("failure_code", sa.Text),
+    sa.Column("amount", sa.Numeric(22, 4)),
+    sa.Column("currency", sa.String(3)),
+    sa.Column("account_last4", sa.Text),
+    sa.Column("first_call_at", TS, nullable=False, server_default=NOW),
+    sa.Column("executed_at", TS),
+    sa.CheckConstraint("outcome IN ('succeeded','failed')", name="outcome"),
+)

@@ -1,0 +1,65 @@
+"""Exact money arithmetic: amounts are Decimals, never floats."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from payout_core.domain.currencies import MINOR_UNITS
+
+MAX_SIGNIFICANT_DIGITS = 18
+_PLAIN_DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+
+
+class MoneyError(ValueError):
+    """An amount that is not acceptable for a payout."""
+
+
+def parse_amount(raw: object) -> Decimal:
+    """Parse a JSON string or number (already a Decimal or int, never a float) into a Decimal."""
+    if isinstance(raw, bool):
+        raise MoneyError("Not a valid amount.")
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not _PLAIN_DECIMAL.match(text):
+            raise MoneyError("Not a valid amount: use digits with an optional decimal point.")
+        return Decimal(text)
+    if isinstance(raw, int):
+        return Decimal(raw)
+    if isinstance(raw, Decimal):
+        if not raw.is_finite():
+            raise MoneyError("Not a valid amount.")
+        return raw
+    if isinstance(raw, float):  # reached only if a caller parsed JSON lossy; refuse to guess
+        raise MoneyError("Amounts must be sent as a decimal string or an exact JSON number.")
+    raise MoneyError("Not a valid amount.")
+
+
+def decimal_places(amount: Decimal) -> int:
+    exponent = amount.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return max(0, -exponent)
+
+
+def to_minor_units(amount: Decimal, currency: str) -> int:
+    return int(amount.scaleb(MINOR_UNITS[currency]))
+
+
+def check_amount(amount: Decimal, currency: str) -> None:
+    """Raise MoneyError unless the amount is a valid payout amount in that currency."""
+    if amount <= 0:
+        raise MoneyError("Must be greater than 0.")
+    places = MINOR_UNITS[currency]
+    if decimal_places(amount) > places:
+        raise MoneyError(f"{currency} allows at most {places} decimal places.")
+    try:
+        minor = to_minor_units(amount, currency)
+    except InvalidOperation as exc:  # pragma: no cover - guarded by the checks above
+        raise MoneyError("Not a valid amount.") from exc
+    if len(str(minor)) > MAX_SIGNIFICANT_DIGITS:
+        raise MoneyError(f"At most {MAX_SIGNIFICANT_DIGITS} significant digits.")
+
+
+def format_amount(amount: Decimal, currency: str) -> str:
+    """The amount as a string with exactly the currency's decimal places."""
+    return str(amount.quantize(Decimal(1).scaleb(-MINOR_UNITS[currency])))

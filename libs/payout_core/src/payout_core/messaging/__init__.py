@@ -1,0 +1,1 @@
+"""RabbitMQ contracts, topology and publishing shared by the API and the processor."""

@@ -1,0 +1,109 @@
+"""Prometheus metrics, one registry per process (built in bootstrap, never at import time).
+
+Names are a public contract: dashboards, alert rules and docs/observability.md rely on them.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    gc_collector,
+    generate_latest,
+    platform_collector,
+    process_collector,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+E2E_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+MESSAGE_OUTCOMES = (
+    "processed",
+    "failed",
+    "skipped_duplicate",
+    "retried",
+    "dead_lettered",
+    "malformed",
+)
+
+
+class Metrics:
+    """Every metric of the service; each process uses the ones that concern it."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        process_collector.ProcessCollector(registry=r)
+        platform_collector.PlatformCollector(registry=r)
+        gc_collector.GCCollector(registry=r)
+
+        self.http_requests = Counter(
+            "payout_http_requests_total",
+            "HTTP requests served.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "payout_http_request_duration_seconds",
+            "HTTP request latency.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.created = Counter(
+            "payout_created_total", "Payouts accepted (201).", ["currency"], registry=r
+        )
+        self.transitions = Counter(
+            "payout_status_transitions_total",
+            "Payout status changes.",
+            ["from", "to"],
+            registry=r,
+        )
+        self.outbox_pending = Gauge(
+            "payout_outbox_pending", "Outbox rows not yet published.", registry=r
+        )
+        self.outbox_oldest_age = Gauge(
+            "payout_outbox_oldest_age_seconds",
+            "Age of the oldest unpublished outbox row.",
+            registry=r,
+        )
+        self.publish_failures = Counter(
+            "payout_publish_failures_total", "Outbox batches that failed to publish.", registry=r
+        )
+        self.published = Counter(
+            "payout_published_total", "Outbox messages published and confirmed.", registry=r
+        )
+        self.messages = Counter(
+            "payout_messages_total", "Messages handled by the processor.", ["outcome"], registry=r
+        )
+        self.processing_duration = Histogram(
+            "payout_processing_duration_seconds",
+            "Time to handle one payout message.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.end_to_end = Histogram(
+            "payout_end_to_end_seconds",
+            "Time from creation to a terminal status.",
+            buckets=E2E_BUCKETS,
+            registry=r,
+        )
+        self.inflight = Gauge(
+            "payout_processor_inflight", "Messages being handled right now.", registry=r
+        )
+        self.queue_depth = Gauge(
+            "payout_queue_depth", "Messages ready in a queue.", ["queue"], registry=r
+        )
+        self.queue_consumers = Gauge(
+            "payout_queue_consumers", "Consumers attached to a queue.", ["queue"], registry=r
+        )
+
+    def init_processor_labels(self) -> None:
+        """Expose every outcome at 0 so rate() and alerts work before the first event."""
+        for outcome in MESSAGE_OUTCOMES:
+            self.messages.labels(outcome=outcome)
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

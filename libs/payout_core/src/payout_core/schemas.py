@@ -1,0 +1,298 @@
+"""marshmallow schemas: the single definition of what the API accepts and returns.
+
+The same classes validate requests and generate the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
+
+from payout_core.domain.bank import account_error, is_bic, normalize_account
+from payout_core.domain.currencies import MINOR_UNITS, is_active_currency
+from payout_core.domain.money import MoneyError, check_amount, parse_amount
+from payout_core.domain.status import PayoutStatus
+
+MAX_METADATA_KEYS = 50
+MAX_METADATA_KEY_LEN = 40
+MAX_METADATA_VALUE_LEN = 500
+STATUSES = [s.value for s in PayoutStatus]
+
+
+class Amount(fields.Field):
+    """A decimal amount sent as a JSON string or an exact JSON number; returned as a string."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        try:
+            return parse_amount(value)
+        except MoneyError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else str(value)
+
+
+class Currency(fields.String):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        code = super()._deserialize(value, attr, data, **kwargs)
+        if not is_active_currency(code):
+            raise ValidationError("Must be an active ISO 4217 currency code in upper case.")
+        return code
+
+
+class Account(fields.String):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        raw = super()._deserialize(value, attr, data, **kwargs)
+        error = account_error(raw)
+        if error:
+            raise ValidationError(error)
+        return normalize_account(raw)
+
+
+class Bic(fields.String):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        raw = super()._deserialize(value, attr, data, **kwargs)
+        if not is_bic(raw):
+            raise ValidationError("Must be a BIC of 8 or 11 upper-case letters and digits.")
+        return raw
+
+
+class Metadata(fields.Dict):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
+        if not isinstance(value, dict):
+            raise ValidationError("Must be an object of string keys to string values.")
+        errors = []
+        if len(value) > MAX_METADATA_KEYS:
+            errors.append(f"At most {MAX_METADATA_KEYS} keys.")
+        for key, item in value.items():
+            if not 1 <= len(key) <= MAX_METADATA_KEY_LEN:
+                errors.append(f"Key {key[:50]!r} must be 1 to {MAX_METADATA_KEY_LEN} characters.")
+            if not isinstance(item, str):
+                errors.append(f"Value of {key[:50]!r} must be a string.")
+            elif len(item) > MAX_METADATA_VALUE_LEN:
+                errors.append(f"Value of {key[:50]!r} must be at most 500 characters.")
+        if errors:
+            raise ValidationError(errors)
+        return dict(value)
+
+
+class ReadOnly(fields.Raw):
+    """A field the server sets; a client that sends it gets a clear 422."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        raise ValidationError("Read-only field.")
+
+
+class RecipientDetailsSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    account = Account(
+        required=True,
+        metadata={
+            "description": "Account number or IBAN; 6-34 letters and digits.",
+            "example": "DE89370400440532013000",
+        },
+    )
+    name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=140),
+        metadata={"example": "Jane Doe"},
+    )
+    bank_code = Bic(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "BIC (8 or 11 characters).", "example": "COBADEFFXXX"},
+    )
+
+
+class _ReadOnlyFields(Schema):
+    id = ReadOnly(metadata={"description": "Read-only."})
+    failure_code = ReadOnly()
+    failure_message = ReadOnly()
+    created_at = ReadOnly()
+    updated_at = ReadOnly()
+    processed_at = ReadOnly()
+    version = ReadOnly()
+
+
+def check_amount_for_currency(data: dict[str, Any]) -> None:
+    amount, currency = data.get("amount"), data.get("currency")
+    if amount is None or currency is None:
+        return
+    try:
+        check_amount(amount, currency)
+    except MoneyError as exc:
+        raise ValidationError({"amount": [str(exc)]}) from None
+
+
+class PayoutCreateSchema(_ReadOnlyFields):
+    """Body of POST /api/payouts/."""
+
+    class Meta:
+        unknown = RAISE
+
+    amount = Amount(
+        required=True,
+        metadata={
+            "type": "string",
+            "pattern": r"^[0-9]+(\.[0-9]+)?$",
+            "example": "100.50",
+            "description": "Decimal amount, a string (or an exact JSON number); "
+            "no more decimal places than the currency allows.",
+        },
+    )
+    currency = Currency(
+        required=True,
+        metadata={
+            "enum": sorted(MINOR_UNITS),
+            "example": "USD",
+            "description": "Active ISO 4217 code.",
+        },
+    )
+    recipient_details = fields.Nested(RecipientDetailsSchema, required=True)
+    description = fields.String(load_default="", validate=validate.Length(max=1000))
+    metadata = Metadata(
+        load_default=dict,
+        metadata={
+            "description": "Up to 50 string keys (≤ 40 chars) to string values (≤ 500 chars).",
+            "example": {"order_id": "6735"},
+        },
+    )
+    status = ReadOnly()
+
+    @validates_schema
+    def _amount_fits_currency(self, data: dict[str, Any], **kwargs: Any) -> None:
+        check_amount_for_currency(data)
+
+
+class PayoutUpdateSchema(_ReadOnlyFields):
+    """Body of PATCH /api/payouts/{id}/: any subset of the editable fields, or a status."""
+
+    class Meta:
+        unknown = RAISE
+
+    amount = Amount(metadata={"type": "string", "example": "120.00"})
+    currency = Currency(metadata={"enum": sorted(MINOR_UNITS)})
+    recipient_details = fields.Nested(RecipientDetailsSchema)
+    description = fields.String(validate=validate.Length(max=1000))
+    metadata = Metadata()
+    status = fields.String(
+        validate=validate.OneOf(STATUSES),
+        metadata={"description": "Only `cancelled` may be requested, and only while pending."},
+    )
+
+    @validates_schema
+    def _status_alone(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "status" in data and len(data) > 1:
+            raise ValidationError(
+                {"status": ["Change the status on its own, without other fields."]}
+            )
+
+
+class RecipientDetailsOutSchema(Schema):
+    account = fields.String(required=True)
+    name = fields.String(required=True)
+    bank_code = fields.String(allow_none=True, required=True)
+
+
+class PayoutSchema(Schema):
+    """A payout as the API returns it."""
+
+    id = fields.UUID(required=True)
+    amount = fields.String(required=True, metadata={"example": "100.50"})
+    currency = fields.String(required=True, metadata={"example": "USD"})
+    recipient_details = fields.Nested(RecipientDetailsOutSchema, required=True)
+    description = fields.String(required=True)
+    metadata = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    failure_code = fields.String(allow_none=True, required=True)
+    failure_message = fields.String(allow_none=True, required=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+    processed_at = fields.DateTime(allow_none=True, required=True)
+    version = fields.Integer(required=True)
+
+
+class PayoutPageSchema(Schema):
+    results = fields.List(fields.Nested(PayoutSchema), required=True)
+    next = fields.Url(allow_none=True, required=True, relative=True)
+    previous = fields.Url(allow_none=True, required=True, relative=True)
+
+
+class PayoutEventSchema(Schema):
+    from_status = fields.String(allow_none=True, data_key="from", required=True)
+    to_status = fields.String(data_key="to", required=True)
+    at = fields.DateTime(required=True)
+    reason = fields.String(required=True)
+
+
+class PayoutEventListSchema(Schema):
+    results = fields.List(fields.Nested(PayoutEventSchema), required=True)
+
+
+class ListQuerySchema(Schema):
+    """Query parameters of GET /api/payouts/."""
+
+    class Meta:
+        unknown = RAISE
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(metadata={"description": "Opaque cursor from `next`/`previous`."})
+    status = fields.List(
+        fields.String(validate=validate.OneOf(STATUSES)), metadata={"description": "Repeatable."}
+    )
+    currency = Currency()
+    created_after = fields.DateTime()
+    created_before = fields.DateTime()
+    idempotency_key = fields.String(validate=validate.Length(min=1, max=255))
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    instance = fields.String(required=True)
+    request_id = fields.String(required=True)
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Validation errors by field; nested fields as a.b."},
+    )
+
+
+def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested error dict as {"recipient_details.account": [...]}."""
+    out: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if isinstance(key, int) and prefix:  # an item of a list: report the list
+                path = prefix
+            else:
+                name = "body" if key == "_schema" else str(key)
+                path = f"{prefix}.{name}" if prefix else name
+            if isinstance(value, dict):
+                out.update(flatten_errors(value, path))
+            else:
+                out.setdefault(path, []).extend(_as_strings(value))
+    else:
+        out.setdefault(prefix or "body", []).extend(_as_strings(messages))
+    return out
+
+
+def _as_strings(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [str(value)]

@@ -1,0 +1,159 @@
+"""Outbox relay: publishes committed outbox rows to RabbitMQ and marks them published.
+
+Woken right after each commit (low latency) and on a timer (sweeps whatever a crash or a
+broker outage left behind). Rows are claimed with FOR UPDATE SKIP LOCKED, so any number of
+API replicas can run a relay; a batch's confirms are awaited together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from payout_core.db.tables import outbox
+from payout_core.logging import get_logger
+from payout_core.messaging.broker import Broker, OutgoingMessage
+from payout_core.messaging.contracts import HEADER_REQUEST_ID
+from payout_core.metrics import Metrics
+
+log = get_logger(__name__)
+STATS_EVERY_S = 1.0
+PRUNE_EVERY_S = 300.0
+KEEP_PUBLISHED = sa.text("interval '1 day'")
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        broker: Broker,
+        metrics: Metrics,
+        *,
+        poll_interval_s: float = 1.0,
+        batch_size: int = 500,
+        max_backoff_s: float = 5.0,
+    ) -> None:
+        self._engine = engine
+        self._broker = broker
+        self._metrics = metrics
+        self._poll = poll_interval_s
+        self._batch = batch_size
+        self._max_backoff = max_backoff_s
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._last_stats = 0.0
+        self._last_prune = time.monotonic()
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self, drain_timeout: float = 5.0) -> None:
+        """Publish what is committed (bounded), then stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), drain_timeout)
+        except TimeoutError:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                while await self.publish_once() == self._batch:
+                    pass
+                await self._housekeeping()
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._metrics.publish_failures.inc()
+                log.warning("outbox_publish_failed", error=str(exc)[:300], retry_in_s=backoff)
+                if self._stopping:
+                    return
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            if self._stopping:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+            self._wake.clear()
+
+    async def publish_once(self) -> int:
+        """Publish one batch; the number of rows published."""
+        if not self._broker.is_ready:
+            return 0
+        async with self._engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(outbox.c.id, outbox.c.routing_key, outbox.c.payload, outbox.c.headers)
+                    .where(outbox.c.published_at.is_(None))
+                    .order_by(outbox.c.id)
+                    .limit(self._batch)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            await self._broker.publish_batch(
+                [
+                    OutgoingMessage(
+                        routing_key=row.routing_key,
+                        body=orjson.dumps(row.payload),
+                        message_id=str(row.payload.get("payout_id", row.id)),
+                        headers={HEADER_REQUEST_ID: str(row.headers.get(HEADER_REQUEST_ID, ""))},
+                    )
+                    for row in rows
+                ]
+            )
+            await conn.execute(
+                outbox.update()
+                .where(outbox.c.id.in_([row.id for row in rows]))
+                .values(published_at=sa.func.now())
+            )
+        self._metrics.published.inc(len(rows))
+        return len(rows)
+
+    async def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now - self._last_stats >= STATS_EVERY_S:
+            self._last_stats = now
+            await self.refresh_stats()
+        if now - self._last_prune >= PRUNE_EVERY_S:
+            self._last_prune = now
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    outbox.delete().where(outbox.c.published_at < sa.func.now() - KEEP_PUBLISHED)
+                )
+
+    async def refresh_stats(self) -> None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(
+                        sa.func.count(),
+                        sa.func.coalesce(
+                            sa.func.extract(
+                                "epoch", sa.func.now() - sa.func.min(outbox.c.created_at)
+                            ),
+                            0,
+                        ),
+                    ).where(outbox.c.published_at.is_(None))
+                )
+            ).one()
+        self._metrics.outbox_pending.set(row[0])
+        self._metrics.outbox_oldest_age.set(float(row[1]))

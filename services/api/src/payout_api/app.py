@@ -1,0 +1,87 @@
+"""The API's application factory: all wiring in one place, nothing opened at import time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from payout_api.adapters.outbox_relay import OutboxRelay
+from payout_api.keys import BROKER, ENGINE, METRICS, RELAY, SETTINGS
+from payout_api.middlewares import setup_middlewares
+from payout_api.routes import setup_routes
+from payout_core.clients import BOOTSTRAP_CLIENT, ensure_client
+from payout_core.db.engine import create_engine
+from payout_core.logging import get_logger
+from payout_core.messaging.broker import Broker
+from payout_core.metrics import Metrics
+from payout_core.settings import Settings
+
+log = get_logger(__name__)
+MAX_BODY_BYTES = 64 * 1024
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    app[ENGINE] = engine
+    if settings.api_bootstrap_key:
+        await _ensure_bootstrap_client(app, settings.api_bootstrap_key)
+    yield
+    await engine.dispose()
+
+
+async def _ensure_bootstrap_client(app: web.Application, key: str) -> None:
+    delay = 0.2
+    while True:
+        try:
+            async with app[ENGINE].begin() as conn:
+                await ensure_client(conn, BOOTSTRAP_CLIENT, key)
+            return
+        except (OSError, TimeoutError) as exc:  # database not up yet: keep trying
+            log.warning("bootstrap_client_waiting_for_database", error=str(exc)[:200])
+        except Exception as exc:
+            if "connect" not in str(exc).lower():
+                raise
+            log.warning("bootstrap_client_waiting_for_database", error=str(exc)[:200])
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+async def _broker(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    broker = Broker(
+        settings.amqp_url,
+        retry_base_ms=settings.processor_retry_base_ms,
+        max_attempts=settings.processor_max_attempts,
+    )
+    app[BROKER] = broker
+    broker.start()
+    yield
+    await broker.close()
+
+
+async def _relay(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    relay = OutboxRelay(
+        app[ENGINE],
+        app[BROKER],
+        app[METRICS],
+        poll_interval_s=settings.outbox_poll_interval_ms / 1000,
+    )
+    app[RELAY] = relay
+    relay.start()
+    yield
+    await relay.stop(drain_timeout=min(5.0, settings.shutdown_grace_s))
+
+
+async def create_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    setup_middlewares(app)
+    setup_routes(app)
+    # Opened in order, closed in reverse: the relay stops before the broker and the database.
+    app.cleanup_ctx.extend([_database, _broker, _relay])
+    return app

@@ -1,0 +1,136 @@
+"""HTTP handlers for /api/payouts: parse, call the service layer, render."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from aiohttp import web
+from yarl import URL
+
+from payout_api import context
+from payout_api.handlers.body import body_fingerprint, read_json, validate_body, validate_query
+from payout_api.keys import ENGINE, METRICS, RELAY
+from payout_api.problems import Problem
+from payout_api.representation import dumps, payout_json
+from payout_api.service import payouts as service
+from payout_api.service.pagination import BadCursor, Cursor
+from payout_core.schemas import ListQuerySchema, PayoutCreateSchema, PayoutUpdateSchema
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
+_create_schema = PayoutCreateSchema()
+_update_schema = PayoutUpdateSchema()
+_list_schema = ListQuerySchema()
+
+
+def _json(data: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=dumps(data), status=status, content_type="application/json", headers=headers
+    )
+
+
+def _payout_id(request: web.Request) -> uuid.UUID:
+    raw = request.match_info["id"]
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise Problem(404, "not-found", f"No payout {raw[:64]!r}.") from None
+
+
+def _location(request: web.Request, payout_id: object) -> str:
+    return str(request.app.router["payout"].url_for(id=str(payout_id)))
+
+
+async def create_payout(request: web.Request) -> web.Response:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        raise Problem(
+            400,
+            "invalid-idempotency-key",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters.",
+        )
+    raw = await read_json(request)
+    data = validate_body(_create_schema, raw)
+    created = await service.create_payout(
+        request.app[ENGINE],
+        request.app[METRICS],
+        context.client_id(request),
+        data,
+        idempotency_key=key,
+        request_hash=body_fingerprint(raw),
+        request_id=context.request_id(request),
+    )
+    if not created.replayed:
+        request.app[RELAY].notify()
+    headers = {"Location": _location(request, created.payout_id)}
+    if created.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return _json(created.body, status=created.status, headers=headers)
+
+
+async def list_payouts(request: web.Request) -> web.Response:
+    query = validate_query(_list_schema, request, multi=("status",))
+    if "cursor" in query:
+        try:
+            query["cursor"] = Cursor.decode(query["cursor"])
+        except BadCursor as exc:
+            raise Problem(
+                400, "invalid-parameter", f"cursor: {exc}", errors={"cursor": [str(exc)]}
+            ) from None
+    page = await service.list_payouts(request.app[ENGINE], context.client_id(request), query)
+
+    def link(cursor: Cursor | None) -> str | None:
+        if cursor is None:
+            return None
+        url: URL = request.url.update_query(cursor=cursor.encode())
+        return str(url)
+
+    return _json(
+        {
+            "results": [payout_json(r) for r in page.rows],
+            "next": link(page.next),
+            "previous": link(page.previous),
+        }
+    )
+
+
+async def get_payout(request: web.Request) -> web.Response:
+    row = await service.get_payout(
+        request.app[ENGINE], context.client_id(request), _payout_id(request)
+    )
+    return _json(payout_json(row), headers={"ETag": service.etag(row["version"])})
+
+
+async def update_payout(request: web.Request) -> web.Response:
+    payout_id = _payout_id(request)
+    raw = await read_json(request)
+    changes = validate_body(_update_schema, raw)
+    row = await service.update_payout(
+        request.app[ENGINE],
+        request.app[METRICS],
+        context.client_id(request),
+        payout_id,
+        changes,
+        if_match=request.headers.get("If-Match"),
+        request_id=context.request_id(request),
+    )
+    return _json(payout_json(row), headers={"ETag": service.etag(row["version"])})
+
+
+async def delete_payout(request: web.Request) -> web.Response:
+    await service.delete_payout(
+        request.app[ENGINE],
+        request.app[METRICS],
+        context.client_id(request),
+        _payout_id(request),
+        if_match=request.headers.get("If-Match"),
+        request_id=context.request_id(request),
+    )
+    return web.Response(status=204)
+
+
+async def list_events(request: web.Request) -> web.Response:
+    events = await service.payout_events(
+        request.app[ENGINE], context.client_id(request), _payout_id(request)
+    )
+    return _json({"results": events})

@@ -1,0 +1,18 @@
+"""Typed application keys: the one place that names what lives on the aiohttp app."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from payout_api.adapters.outbox_relay import OutboxRelay
+from payout_core.messaging.broker import Broker
+from payout_core.metrics import Metrics
+from payout_core.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+BROKER = web.AppKey("broker", Broker)
+METRICS = web.AppKey("metrics", Metrics)
+RELAY = web.AppKey("relay", OutboxRelay)
+# Per-request values live on the request: see payout_api.context.

@@ -1,0 +1,121 @@
+"""Request id, metrics, problem+json errors and bearer authentication, outermost first."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from payout_api import context
+from payout_api.keys import ENGINE, METRICS
+from payout_api.problems import Problem, from_http_exception, problem_response
+from payout_core.clients import authenticate
+from payout_core.logging import get_logger
+
+log = get_logger(__name__)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+PROTECTED_PREFIX = "/api/payouts"
+DB_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError)
+
+
+def _is_db_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, DB_UNAVAILABLE):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    incoming = request.headers.get("X-Request-ID", "")
+    rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request[context.REQUEST_ID] = rid
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=rid)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # raised past the problem middleware (should not happen)
+        exc.headers["X-Request-ID"] = rid
+        raise
+    response.headers["X-Request-ID"] = rid
+    return response
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    metrics = request.app[METRICS]
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        metrics.http_requests.labels(request.method, route, str(status)).inc()
+        metrics.http_duration.labels(request.method, route).observe(time.perf_counter() - started)
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    rid = context.request_id(request)
+    try:
+        return await handler(request)
+    except Problem as problem:
+        return problem_response(request, problem, rid)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return problem_response(request, from_http_exception(exc), rid)
+    except Exception as exc:
+        if _is_db_unavailable(exc):
+            log.warning("database_unavailable", error=str(exc).splitlines()[0][:200])
+            problem = Problem(
+                503,
+                "service-unavailable",
+                "The database is unavailable; retry shortly.",
+                headers={"Retry-After": "2"},
+            )
+            return problem_response(request, problem, rid)
+        log.exception("unhandled_error")
+        problem = Problem(500, "internal-error", "An unexpected error occurred; it was logged.")
+        return problem_response(request, problem, rid)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith(PROTECTED_PREFIX):
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    challenge = {"WWW-Authenticate": 'Bearer realm="payouts"'}
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Problem(
+            401,
+            "unauthorized",
+            "Send an API key as 'Authorization: Bearer <key>'.",
+            headers=challenge,
+        )
+    async with request.app[ENGINE].connect() as conn:
+        client_id = await authenticate(conn, key.strip())
+    if client_id is None:
+        raise Problem(
+            401,
+            "unauthorized",
+            "The API key is unknown or disabled.",
+            headers={"WWW-Authenticate": 'Bearer realm="payouts", error="invalid_token"'},
+        )
+    request[context.CLIENT_ID] = client_id
+    return await handler(request)
+
+
+def setup_middlewares(app: web.Application) -> None:
+    app.middlewares.extend(
+        [request_id_middleware, metrics_middleware, problem_middleware, auth_middleware]
+    )

@@ -1,0 +1,88 @@
+"""RFC 9457 problem details: every error the API returns goes through here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_BASE = "/problems/"
+
+TITLES = {
+    "bad-request": "Bad request",
+    "invalid-json": "Malformed JSON",
+    "invalid-parameter": "Invalid query parameter",
+    "invalid-idempotency-key": "Invalid Idempotency-Key header",
+    "unauthorized": "Authentication required",
+    "not-found": "Not found",
+    "method-not-allowed": "Method not allowed",
+    "conflict": "Conflict",
+    "invalid-transition": "Status change not allowed",
+    "precondition-failed": "Precondition failed",
+    "payload-too-large": "Request body too large",
+    "unsupported-media-type": "Unsupported media type",
+    "validation-error": "Validation failed",
+    "idempotency-key-reused": "Idempotency-Key reused with a different request",
+    "idempotency-key-in-use": "A request with this Idempotency-Key is in progress",
+    "service-unavailable": "Service unavailable",
+    "internal-error": "Internal server error",
+}
+
+
+class Problem(Exception):
+    """Raise from anywhere in a request; the middleware renders it."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        detail: str,
+        *,
+        errors: dict[str, list[str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+
+
+def problem_response(request: web.Request, problem: Problem, request_id: str) -> web.Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + problem.slug,
+        "title": TITLES.get(problem.slug, problem.slug.replace("-", " ").capitalize()),
+        "status": problem.status,
+        "detail": problem.detail,
+        "instance": request.path,
+        "request_id": request_id,
+    }
+    if problem.errors is not None:
+        body["errors"] = problem.errors
+    return web.Response(
+        status=problem.status,
+        body=orjson.dumps(body),
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers=problem.headers,
+    )
+
+
+def from_http_exception(exc: web.HTTPException) -> Problem:
+    """aiohttp's own errors (404 route, 405, 413 ...) as problems."""
+    slug = {
+        400: "bad-request",
+        401: "unauthorized",
+        404: "not-found",
+        405: "method-not-allowed",
+        409: "conflict",
+        412: "precondition-failed",
+        413: "payload-too-large",
+        415: "unsupported-media-type",
+        503: "service-unavailable",
+    }.get(exc.status, "bad-request" if exc.status < 500 else "internal-error")
+    detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+    headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
+    return Problem(exc.status, slug, detail, headers=headers)

@@ -1,0 +1,43 @@
+"""Opaque keyset cursors: (direction, created_at, id) of the row a page starts after."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+
+NEXT = "n"  # older rows than the position
+PREVIOUS = "p"  # newer rows than the position
+
+
+class BadCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Cursor:
+    direction: str
+    created_at: datetime
+    id: uuid.UUID
+
+    def encode(self) -> str:
+        raw = orjson.dumps([self.direction, self.created_at.isoformat(), str(self.id)])
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            direction, created_at, ident = orjson.loads(raw)
+            if direction not in (NEXT, PREVIOUS):
+                raise ValueError(direction)
+            when = datetime.fromisoformat(created_at)
+            if when.tzinfo is None:
+                raise ValueError("naive timestamp")
+            return cls(direction, when, uuid.UUID(ident))
+        except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
+            raise BadCursor("Not a cursor returned by this API.") from None

@@ -1,0 +1,45 @@
+"""`payout-processor`: consume payouts until SIGTERM/SIGINT, then drain and exit 0."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import uvloop
+
+from payout_core.logging import configure_logging, get_logger
+from payout_core.settings import Settings, load_or_exit
+from payout_processor.service import bootstrap
+
+
+async def run(settings: Settings) -> None:
+    log = get_logger("payout_processor")
+    service = bootstrap(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    starting = asyncio.create_task(service.start())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():  # a signal while still waiting for the broker
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+    elif starting.exception() is not None:
+        raise starting.exception()  # type: ignore[misc]
+    else:
+        await stopping
+    log.info("processor_stopping")
+    await service.stop()
+
+
+def main() -> None:
+    settings = load_or_exit()
+    configure_logging("processor", settings.log_level, settings.log_format)
+    uvloop.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""The RabbitMQ side of the processor: consume, process, then ack (after the commit).
+
+Transient failures go to a delay queue for the next attempt (exponential backoff through
+TTL + dead-lettering back to the work queue); after the last attempt the payout fails with
+processing_error and the message is dead-lettered to payouts.dead. Malformed messages are
+dead-lettered at once. The quorum queue's delivery-limit catches anything else that loops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+
+from payout_core.logging import get_logger
+from payout_core.messaging.broker import Broker, OutgoingMessage
+from payout_core.messaging.contracts import (
+    HEADER_ATTEMPT,
+    HEADER_REQUEST_ID,
+    MalformedMessage,
+    PayoutCreated,
+    retry_delays_ms,
+    retry_queue_name,
+)
+from payout_core.metrics import Metrics
+from payout_processor.processing import UNKNOWN, PayoutProcessor
+
+log = get_logger(__name__)
+
+
+class PayoutConsumer:
+    def __init__(
+        self,
+        broker: Broker,
+        processor: PayoutProcessor,
+        metrics: Metrics,
+        *,
+        concurrency: int,
+        prefetch: int,
+        max_attempts: int,
+        retry_base_ms: int,
+    ) -> None:
+        self._broker = broker
+        self._processor = processor
+        self._metrics = metrics
+        self._slots = asyncio.Semaphore(concurrency)
+        self._prefetch = prefetch
+        self._max_attempts = max_attempts
+        self._delays = retry_delays_ms(retry_base_ms, max_attempts)
+        self._queue: AbstractQueue | None = None
+        self._tag: str | None = None
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def consuming(self) -> bool:
+        return self._tag is not None
+
+    async def start(self) -> None:
+        await self._broker.wait_ready()
+        channel = await self._broker.connection.channel(publisher_confirms=False)
+        await channel.set_qos(prefetch_count=self._prefetch)
+        self._queue = await channel.get_queue(self._broker.topology.process_queue.name)
+        self._tag = await self._queue.consume(self.on_message)
+        log.info("consumer_started", prefetch=self._prefetch)
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop taking messages, let in-flight ones finish within the grace period."""
+        if self._queue is not None and self._tag is not None:
+            with contextlib.suppress(Exception):
+                await self._queue.cancel(self._tag)
+            self._tag = None
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace_s)
+        except TimeoutError:
+            log.warning("shutdown_grace_expired", inflight=self._inflight)
+        # Unacked messages return to the queue when the channel closes.
+        if self._queue is not None:
+            with contextlib.suppress(Exception):
+                await self._queue.channel.close()
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        self._inflight += 1
+        self._idle.clear()
+        self._metrics.inflight.inc()
+        try:
+            async with self._slots:
+                await self._handle(message)
+        finally:
+            self._inflight -= 1
+            self._metrics.inflight.dec()
+            if self._inflight == 0:
+                self._idle.set()
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        headers = message.headers or {}
+        request_id = str(headers.get(HEADER_REQUEST_ID) or "") or None
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            event = PayoutCreated.from_body(message.body)
+        except MalformedMessage as exc:
+            log.error("message_malformed", error=str(exc), message_id=message.message_id)
+            self._metrics.messages.labels(outcome="malformed").inc()
+            await message.reject(requeue=False)  # dead-lettered to payouts.dead
+            return
+        structlog.contextvars.bind_contextvars(payout_id=str(event.payout_id))
+        attempt = _attempt(headers)
+        started = time.perf_counter()
+        try:
+            outcome = await self._processor.process(event.payout_id, request_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._retry_or_give_up(message, event, attempt, request_id, exc)
+            return
+        finally:
+            self._metrics.processing_duration.observe(time.perf_counter() - started)
+        if outcome.name == UNKNOWN:
+            log.error("message_for_unknown_payout")
+            self._metrics.messages.labels(outcome="malformed").inc()
+            await message.reject(requeue=False)
+            return
+        await message.ack()
+        self._metrics.messages.labels(outcome=outcome.name).inc()
+        log.info("payout_" + outcome.name, failure_code=outcome.failure_code, attempt=attempt)
+
+    async def _retry_or_give_up(
+        self,
+        message: AbstractIncomingMessage,
+        event: PayoutCreated,
+        attempt: int,
+        request_id: str | None,
+        error: Exception,
+    ) -> None:
+        if attempt < self._max_attempts:
+            delay_ms = self._delays[attempt - 1]
+            log.warning(
+                "payout_retry_scheduled",
+                attempt=attempt,
+                retry_in_ms=delay_ms,
+                error=str(error)[:300],
+                error_type=type(error).__name__,
+            )
+            try:
+                await self._broker.publish_batch(
+                    [
+                        OutgoingMessage(
+                            routing_key=retry_queue_name(delay_ms),
+                            body=message.body,
+                            message_id=message.message_id or str(event.payout_id),
+                            headers={
+                                HEADER_REQUEST_ID: request_id or "",
+                                HEADER_ATTEMPT: str(attempt + 1),
+                            },
+                            exchange="",
+                        )
+                    ]
+                )
+            except Exception as exc:
+                # Could not schedule the retry: hand the message back to the queue.
+                log.warning("retry_publish_failed", error=str(exc)[:300])
+                await message.nack(requeue=True)
+                return
+            await message.ack()
+            self._metrics.messages.labels(outcome="retried").inc()
+            return
+        log.error("payout_attempts_exhausted", attempt=attempt, error=str(error)[:300])
+        try:
+            outcome = await self._processor.give_up(event.payout_id, request_id)
+        except Exception as exc:
+            # Not even the failure can be recorded (database down): requeue; the delivery
+            # limit and the reconciler bound how long this can go on.
+            log.warning("give_up_failed", error=str(exc)[:300])
+            await message.nack(requeue=True)
+            return
+        await message.reject(requeue=False)  # dead-lettered to payouts.dead
+        self._metrics.messages.labels(outcome="dead_lettered").inc()
+        log.error("payout_dead_lettered", outcome=outcome.name, failure_code=outcome.failure_code)
+
+
+def _attempt(headers: dict) -> int:
+    try:
+        return max(1, int(str(headers.get(HEADER_ATTEMPT, "1"))))
+    except ValueError:
+        return 1

@@ -1,0 +1,139 @@
+"""Processing one payout: pending -> processing -> processed | failed, idempotently.
+
+Each step is a conditional update committed on its own; the provider call in between is
+idempotent by reference. Any step may be repeated after a crash or a redelivery and the
+payout still ends in exactly one terminal status, paid at most once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from payout_core.db.tables import payouts
+from payout_core.db.transitions import transition
+from payout_core.domain.failures import failure_message
+from payout_core.domain.status import PayoutStatus
+from payout_core.metrics import Metrics
+from payout_processor.provider import SimulatedProvider
+
+PROCESSED = "processed"
+FAILED = "failed"
+SKIPPED = "skipped_duplicate"
+UNKNOWN = "unknown_payout"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    failure_code: str | None = None
+
+
+class PayoutProcessor:
+    def __init__(self, engine: AsyncEngine, provider: SimulatedProvider, metrics: Metrics) -> None:
+        self._engine = engine
+        self._provider = provider
+        self._metrics = metrics
+
+    def _count_transition(self, from_status: PayoutStatus, to_status: PayoutStatus) -> None:
+        self._metrics.transitions.labels(**{"from": from_status.value, "to": to_status.value}).inc()
+
+    async def process(self, payout_id: uuid.UUID, request_id: str | None) -> Outcome:
+        async with self._engine.begin() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        sa.select(payouts).where(payouts.c.id == payout_id).with_for_update()
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return Outcome(UNKNOWN)
+            status = PayoutStatus(row["status"])
+            if row["deleted_at"] is not None or status not in (
+                PayoutStatus.PENDING,
+                PayoutStatus.PROCESSING,
+            ):
+                return Outcome(SKIPPED)
+            if status is PayoutStatus.PENDING:
+                await transition(
+                    conn,
+                    payout_id,
+                    PayoutStatus.PENDING,
+                    PayoutStatus.PROCESSING,
+                    reason="processing_started",
+                    request_id=request_id,
+                )
+        if status is PayoutStatus.PENDING:
+            self._count_transition(PayoutStatus.PENDING, PayoutStatus.PROCESSING)
+
+        result = await self._provider.execute(
+            reference=str(payout_id),
+            amount=row["amount"],
+            currency=row["currency"],
+            account=row["recipient_details"]["account"],
+        )
+        return await self.finish(payout_id, result.failure_code, request_id, row["created_at"])
+
+    async def finish(
+        self,
+        payout_id: uuid.UUID,
+        failure_code: str | None,
+        request_id: str | None,
+        created_at: datetime | None = None,
+    ) -> Outcome:
+        """Record the terminal status; a no-op (skipped) when another worker already did."""
+        target = PayoutStatus.FAILED if failure_code else PayoutStatus.PROCESSED
+        values = {
+            "processed_at": sa.func.now(),
+            "failure_code": failure_code,
+            "failure_message": failure_message(failure_code) if failure_code else None,
+        }
+        async with self._engine.begin() as conn:
+            updated = await transition(
+                conn,
+                payout_id,
+                PayoutStatus.PROCESSING,
+                target,
+                reason=failure_code or "provider_succeeded",
+                request_id=request_id,
+                values=values,
+            )
+        if updated is None:
+            return Outcome(SKIPPED)
+        self._count_transition(PayoutStatus.PROCESSING, target)
+        started = created_at or updated["created_at"]
+        self._metrics.end_to_end.observe((datetime.now(UTC) - started).total_seconds())
+        return Outcome(FAILED if failure_code else PROCESSED, failure_code)
+
+    async def give_up(self, payout_id: uuid.UUID, request_id: str | None) -> Outcome:
+        """After the last attempt: fail the payout with processing_error, wherever it stands."""
+        async with self._engine.begin() as conn:
+            status = (
+                await conn.execute(
+                    sa.select(payouts.c.status).where(payouts.c.id == payout_id).with_for_update()
+                )
+            ).scalar()
+            if status == PayoutStatus.PENDING.value:
+                await transition(
+                    conn,
+                    payout_id,
+                    PayoutStatus.PENDING,
+                    PayoutStatus.PROCESSING,
+                    reason="processing_started",
+                    request_id=request_id,
+                )
+        if status == PayoutStatus.PENDING.value:
+            self._count_transition(PayoutStatus.PENDING, PayoutStatus.PROCESSING)
+        elif status != PayoutStatus.PROCESSING.value:
+            return Outcome(SKIPPED)
+        # If the provider did execute the payout, that result stands; otherwise the reference
+        # is closed so that no late retry can pay it after we report it failed.
+        result = await self._provider.void(str(payout_id), "processing_error")
+        return await self.finish(payout_id, result.failure_code, request_id)

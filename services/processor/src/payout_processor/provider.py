@@ -1,0 +1,140 @@
+"""The simulated payout provider, with its own ledger in PostgreSQL.
+
+Every call carries an idempotency reference (the payout id). The first call that reaches a
+result records it; any later call with the same reference gets that result back and moves no
+money, so a crash between the provider call and our commit never pays twice.
+
+Test accounts (after Stripe's test bank accounts):
+  000111111116 -> no_account, 000111111113 -> account_closed,
+  000222222227 -> insufficient_funds, 000999999991 -> times out twice, then succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from payout_core.db.tables import provider_ledger
+
+FAILING_ACCOUNTS = {
+    "000111111116": "no_account",
+    "000111111113": "account_closed",
+    "000222222227": "insufficient_funds",
+}
+TIMEOUT_ACCOUNT = "000999999991"
+TIMEOUTS_BEFORE_SUCCESS = 2
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+
+
+class ProviderTimeout(Exception):
+    """The provider did not answer in time; the call may be retried with the same reference."""
+
+
+@dataclass(frozen=True)
+class ProviderResult:
+    outcome: str
+    failure_code: str | None = None
+    replayed: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome == SUCCEEDED
+
+
+class SimulatedProvider:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        delay_ms: int = 200,
+        failure_rate: float = 0.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._engine = engine
+        self._delay = delay_ms / 1000
+        self._failure_rate = failure_rate
+        self._rng = rng or random.Random()
+
+    def _decide(self, account: str) -> ProviderResult:
+        if account in FAILING_ACCOUNTS:
+            return ProviderResult(FAILED, FAILING_ACCOUNTS[account])
+        if self._failure_rate and self._rng.random() < self._failure_rate:
+            return ProviderResult(FAILED, "provider_declined")
+        return ProviderResult(SUCCEEDED)
+
+    async def execute(
+        self, reference: str, amount: Decimal, currency: str, account: str
+    ) -> ProviderResult:
+        if self._delay:
+            await asyncio.sleep(self._delay)
+        timed_out = False
+        async with self._engine.begin() as conn:
+            # The upsert locks the reference's row until commit: concurrent calls serialize.
+            row = (
+                await conn.execute(
+                    insert(provider_ledger)
+                    .values(reference=reference, calls=1)
+                    .on_conflict_do_update(
+                        index_elements=[provider_ledger.c.reference],
+                        set_={"calls": provider_ledger.c.calls + 1},
+                    )
+                    .returning(
+                        provider_ledger.c.calls,
+                        provider_ledger.c.outcome,
+                        provider_ledger.c.failure_code,
+                    )
+                )
+            ).one()
+            if row.outcome is not None:
+                return ProviderResult(row.outcome, row.failure_code, replayed=True)
+            if account == TIMEOUT_ACCOUNT and row.calls <= TIMEOUTS_BEFORE_SUCCESS:
+                timed_out = True  # the call is counted (committed), no money moved
+            else:
+                result = self._decide(account)
+                await conn.execute(
+                    provider_ledger.update()
+                    .where(provider_ledger.c.reference == reference)
+                    .values(
+                        outcome=result.outcome,
+                        failure_code=result.failure_code,
+                        amount=amount,
+                        currency=currency,
+                        account_last4=account[-4:],
+                        executed_at=sa.func.now(),
+                    )
+                )
+        if timed_out:
+            raise ProviderTimeout(f"provider timed out for reference {reference}")
+        return result
+
+    async def void(self, reference: str, failure_code: str) -> ProviderResult:
+        """Close the reference: a reference with no result yet gets a failure and can never
+        pay afterwards; one that already has a result keeps it. Returns the final result."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(provider_ledger)
+                .values(reference=reference, calls=0)
+                .on_conflict_do_nothing(index_elements=[provider_ledger.c.reference])
+            )
+            row = (
+                await conn.execute(
+                    provider_ledger.update()
+                    .where(provider_ledger.c.reference == reference)
+                    .values(
+                        outcome=sa.func.coalesce(provider_ledger.c.outcome, FAILED),
+                        failure_code=sa.case(
+                            (provider_ledger.c.outcome.is_(None), failure_code),
+                            else_=provider_ledger.c.failure_code,
+                        ),
+                    )
+                    .returning(provider_ledger.c.outcome, provider_ledger.c.failure_code)
+                )
+            ).one()
+        return ProviderResult(row.outcome, row.failure_code, replayed=True)

@@ -1,0 +1,128 @@
+"""Wiring of the processor: database, broker, consumer, reconciler, queue gauges and the
+small HTTP server for health and metrics. `bootstrap()` builds it; `run()` runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from payout_core.db.engine import create_engine
+from payout_core.logging import get_logger
+from payout_core.messaging.broker import Broker
+from payout_core.messaging.contracts import QUEUE_DEAD, QUEUE_PROCESS
+from payout_core.metrics import Metrics
+from payout_core.ops_http import healthz, metrics_response, readiness
+from payout_core.reconcile import reconcile_once
+from payout_core.settings import Settings
+from payout_processor.consumer import PayoutConsumer
+from payout_processor.processing import PayoutProcessor
+from payout_processor.provider import SimulatedProvider
+
+log = get_logger(__name__)
+QUEUE_STATS_EVERY_S = 5.0
+
+
+@dataclass
+class ProcessorService:
+    settings: Settings
+    engine: AsyncEngine
+    broker: Broker
+    metrics: Metrics
+    consumer: PayoutConsumer
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        self.broker.start()
+        self.runner = web.AppRunner(self._http_app(), access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.settings.api_host, self.settings.processor_http_port)
+        await site.start()
+        await self.consumer.start()
+        self.tasks = [
+            asyncio.create_task(self._reconcile_forever(), name="reconciler"),
+            asyncio.create_task(self._queue_stats_forever(), name="queue-stats"),
+        ]
+        log.info("processor_started", http_port=self.settings.processor_http_port)
+
+    async def stop(self) -> None:
+        await self.consumer.stop(self.settings.shutdown_grace_s)
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.broker.close()
+        if self.runner is not None:
+            await self.runner.cleanup()
+        await self.engine.dispose()
+        log.info("processor_stopped")
+
+    def _http_app(self) -> web.Application:
+        app = web.Application()
+
+        async def readyz(_request: web.Request) -> web.Response:
+            return await readiness(self.engine, self.broker)
+
+        async def metrics(_request: web.Request) -> web.Response:
+            return metrics_response(self.metrics)
+
+        app.router.add_get("/healthz", healthz)
+        app.router.add_get("/readyz", readyz)
+        app.router.add_get("/metrics", metrics)
+        return app
+
+    async def _reconcile_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reconcile_interval_s)
+            try:
+                await reconcile_once(
+                    self.engine, self.broker, self.settings.reconcile_stuck_after_s
+                )
+            except Exception as exc:
+                log.warning("reconcile_failed", error=str(exc)[:300])
+
+    async def _queue_stats_forever(self) -> None:
+        while True:
+            try:
+                topology = self.broker.topology
+                for queue in (topology.process_queue, topology.dead_queue):
+                    declared = await queue.declare()
+                    self.metrics.queue_depth.labels(queue=queue.name).set(declared.message_count)
+                    self.metrics.queue_consumers.labels(queue=queue.name).set(
+                        declared.consumer_count
+                    )
+            except Exception as exc:
+                log.debug("queue_stats_failed", error=str(exc)[:200])
+            await asyncio.sleep(QUEUE_STATS_EVERY_S)
+
+
+def bootstrap(settings: Settings) -> ProcessorService:
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    broker = Broker(
+        settings.amqp_url,
+        retry_base_ms=settings.processor_retry_base_ms,
+        max_attempts=settings.processor_max_attempts,
+    )
+    metrics = Metrics()
+    metrics.init_processor_labels()
+    for queue in (QUEUE_PROCESS, QUEUE_DEAD):
+        metrics.queue_depth.labels(queue=queue)
+        metrics.queue_consumers.labels(queue=queue)
+    provider = SimulatedProvider(
+        engine, delay_ms=settings.provider_delay_ms, failure_rate=settings.provider_failure_rate
+    )
+    consumer = PayoutConsumer(
+        broker,
+        PayoutProcessor(engine, provider, metrics),
+        metrics,
+        concurrency=settings.processor_concurrency,
+        prefetch=settings.processor_prefetch,
+        max_attempts=settings.processor_max_attempts,
+        retry_base_ms=settings.processor_retry_base_ms,
+    )
+    return ProcessorService(settings, engine, broker, metrics, consumer)

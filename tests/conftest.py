@@ -1,0 +1,63 @@
+"""Shared fixtures: the suite works in databases and vhosts of its own, never `make run`'s."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from payout_core.clients import create_client
+from payout_core.db.engine import create_engine
+from payout_core.db.migrate import upgrade
+from payout_core.settings import Settings
+from tests.support import infra as infra_mod
+from tests.support.infra import Infra
+
+
+@pytest.fixture(scope="session")
+def template_db() -> Iterator[str]:
+    """A migrated database that per-test databases are cloned from (fast CREATE ... TEMPLATE)."""
+    name = infra_mod.unique_name("payouts_tmpl")
+    url = infra_mod.create_database(name)
+    upgrade(url)
+    yield name
+    infra_mod.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def session_infra(template_db: str) -> Iterator[Infra]:
+    infra = infra_mod.make_infra(template_db)
+    yield infra
+    infra_mod.remove_infra(infra)
+
+
+@pytest.fixture
+def fresh_infra(template_db: str) -> Iterator[Infra]:
+    """A database and vhost for this test alone (for tests that count rows or messages)."""
+    infra = infra_mod.make_infra(template_db)
+    yield infra
+    infra_mod.remove_infra(infra)
+
+
+@pytest.fixture
+def settings(session_infra: Infra) -> Settings:
+    return Settings.from_env(session_infra.env())
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings.database_url, pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def new_client_key(engine: AsyncEngine):
+    """A factory: a new API client (tenant) and its key."""
+
+    async def make(name: str | None = None) -> str:
+        async with engine.begin() as conn:
+            return await create_client(conn, name or infra_mod.unique_name("client"))
+
+    return make

@@ -1,0 +1,95 @@
+"""Test databases and RabbitMQ vhosts of their own, created and removed by the suite."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import asyncpg
+
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_BASE = PG_ADMIN_URL.rsplit("/", 1)[0]
+AMQP_BASE = os.environ.get("TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
+RABBITMQCTL = os.environ.get("RABBITMQCTL", "rabbitmqctl")
+
+T = TypeVar("T")
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run([RABBITMQCTL, "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+def create_vhost(name: str) -> str:
+    rabbitmqctl("add_vhost", name)
+    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    return f"{AMQP_BASE}/{name}"
+
+
+def delete_vhost(name: str) -> None:
+    rabbitmqctl("delete_vhost", name)
+
+
+async def _admin(action: Callable[[asyncpg.Connection], object]) -> object:
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        return await action(conn)  # type: ignore[misc]
+    finally:
+        await conn.close()
+
+
+def create_database(name: str, template: str | None = None) -> str:
+    sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+    asyncio.run(_admin(lambda c: c.execute(sql)))
+    return f"{PG_BASE}/{name}"
+
+
+def drop_database(name: str) -> None:
+    asyncio.run(_admin(lambda c: c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
+
+
+@dataclass
+class Infra:
+    """One database and one vhost, isolated from `make run` data and from other tests."""
+
+    database: str
+    vhost: str
+    database_url: str
+    amqp_url: str
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        env = {
+            "DATABASE_URL": self.database_url,
+            "AMQP_URL": self.amqp_url,
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "info",
+            "PROVIDER_DELAY_MS": "0",
+            "PROCESSOR_RETRY_BASE_MS": "50",
+            "SHUTDOWN_GRACE_S": "10",
+            "OUTBOX_POLL_INTERVAL_MS": "200",
+        }
+        env.update(overrides)
+        return env
+
+
+def make_infra(template_db: str) -> Infra:
+    database = unique_name("payouts_test")
+    vhost = unique_name("payouts_test")
+    database_url = create_database(database, template=template_db)
+    amqp_url = create_vhost(vhost)
+    return Infra(database, vhost, database_url, amqp_url)
+
+
+def remove_infra(infra: Infra) -> None:
+    try:
+        drop_database(infra.database)
+    finally:
+        delete_vhost(infra.vhost)

@@ -1,0 +1,119 @@
+"""The services as real processes, exactly as `make run` and the images start them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.polling import eventually_sync
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http_status(url: str, timeout: float = 2.0) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return 0
+
+
+@dataclass
+class Service:
+    """One running console script with its own port and log file."""
+
+    command: list[str]
+    env: dict[str, str]
+    log_path: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+    _log: object = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait_ready: bool = True, timeout: float = 30.0) -> Service:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log = log
+        self.proc = subprocess.Popen(
+            self.command,
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        if wait_ready:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        def ready() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.command[0]} exited: {self.log_tail()}")
+            return http_status(self.url + "/readyz") == 200
+
+        eventually_sync(ready, timeout=timeout, interval=0.1, what=f"{self.command[0]} ready")
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM, wait; the exit code."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        if self._log is not None:
+            self._log.close()  # type: ignore[attr-defined]
+        return code
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+        if self._log is not None:
+            self._log.close()  # type: ignore[attr-defined]
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def api_service(env: dict[str, str], log_dir: Path, name: str = "api") -> Service:
+    port = free_port()
+    return Service(
+        [str(BIN / "payout-api")],
+        {**env, "API_HOST": "127.0.0.1", "API_PORT": str(port)},
+        log_dir / f"{name}.log",
+        port,
+    )
+
+
+def processor_service(env: dict[str, str], log_dir: Path, name: str = "processor") -> Service:
+    port = free_port()
+    return Service(
+        [str(BIN / "payout-processor")],
+        {**env, "API_HOST": "127.0.0.1", "PROCESSOR_HTTP_PORT": str(port)},
+        log_dir / f"{name}.log",
+        port,
+    )

@@ -1,0 +1,49 @@
+import subprocess
+import sys
+
+import pytest
+
+from payout_core.settings import ConfigError, Settings
+
+
+def test_defaults():
+    s = Settings.from_env({})
+    assert s.database_url == "postgresql://postgres@127.0.0.1:5432/payouts"
+    assert s.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
+    assert (s.api_host, s.api_port, s.processor_http_port) == ("0.0.0.0", 8000, 8001)
+    assert s.provider_delay_ms == 200 and s.provider_failure_rate == 0
+    assert s.processor_max_attempts == 5
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("API_PORT", "http"),
+        ("API_PORT", "70000"),
+        ("PROVIDER_DELAY_MS", "-1"),
+        ("PROVIDER_FAILURE_RATE", "1.5"),
+        ("PROVIDER_FAILURE_RATE", "often"),
+        ("LOG_LEVEL", "loud"),
+        ("LOG_FORMAT", "xml"),
+        ("DATABASE_URL", "mysql://x/y"),
+        ("AMQP_URL", "not a url"),
+        ("PROCESSOR_CONCURRENCY", "0"),
+        ("API_BOOTSTRAP_KEY", "short"),
+    ],
+)
+def test_bad_values_name_the_variable(name, value):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_a_bad_value_stops_the_service_with_one_line():
+    proc = subprocess.run(
+        [sys.executable, "-m", "payout_api"],
+        env={"API_PORT": "eighty"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "API_PORT" in lines[0]
