@@ -1,0 +1,61 @@
+"""End-to-end fixtures: the console scripts as real processes on a database and vhost of
+their own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.support.infra import Infra
+from tests.support.processes import Service, api_service, processor_service
+
+BOOTSTRAP_KEY = "sk_e2e_bootstrap_key_0123456789"
+
+
+@dataclass
+class Stack:
+    infra: Infra
+    env: dict[str, str]
+    log_dir: Path
+    api: Service
+    processor: Service
+    key: str = BOOTSTRAP_KEY
+    started: list[Service] = field(default_factory=list)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def new_processor(self, name: str, **env: str) -> Service:
+        """Another processor (not started); the fixture stops it at the end."""
+        service = processor_service({**self.env, **env}, self.log_dir, name)
+        self.started.append(service)
+        return service
+
+    def new_api(self, name: str, **env: str) -> Service:
+        """Another API process (not started); the fixture stops it at the end."""
+        service = api_service({**self.env, **env}, self.log_dir, name)
+        self.started.append(service)
+        return service
+
+
+@pytest.fixture
+def stack_env(fresh_infra: Infra) -> dict[str, str]:
+    return fresh_infra.env(API_BOOTSTRAP_KEY=BOOTSTRAP_KEY)
+
+
+@pytest.fixture
+def stack(fresh_infra: Infra, stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+    """API + processor running; both are stopped (SIGTERM) afterwards and must exit 0."""
+    api = api_service(stack_env, tmp_path)
+    processor = processor_service(stack_env, tmp_path)
+    api.start()
+    processor.start()
+    stack = Stack(fresh_infra, stack_env, tmp_path, api, processor, started=[api, processor])
+    yield stack
+    running = [s for s in stack.started if s.proc is not None and s.proc.poll() is None]
+    codes = {s.log_path.name: s.stop() for s in running}
+    assert all(code == 0 for code in codes.values()), (codes, [s.log_tail() for s in running])
