@@ -1,0 +1,202 @@
+"""docker-compose.yml: valid against the compose-spec JSON schema (vendored in
+tests/deploy/schemas, see its README), wired like the chart (one-shot migration first,
+healthchecks, depends_on conditions, same environment variables, same hardening), every
+variable in .env.example, and the Prometheus profile scraping what exists.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from .support import (
+    COMPOSE_FILE,
+    ENV_EXAMPLE,
+    ROOT,
+    Manifests,
+    compose_file,
+    dockerfile_stages,
+    image_command,
+)
+
+SCHEMA = json.loads((Path(__file__).parent / "schemas" / "compose-spec.json").read_text())
+VARIABLE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?::?-(?P<default>[^}]*))?\}")
+APP_SERVICES = ("migrate", "api", "processor")
+
+
+def env_example() -> dict[str, str]:
+    values = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            values[key] = value
+    return values
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """Compose's ${VAR}, ${VAR:-default} and $$ (a literal $) substitution."""
+    text = VARIABLE.sub(lambda m: env.get(m["name"]) or (m["default"] or ""), text)
+    return text.replace("$$", "$")
+
+
+def validator() -> jsonschema.Draft7Validator:
+    # The schema declares draft-07 (as "https://json-schema.org/draft-07/schema", without the
+    # trailing "#" jsonschema looks up), so the validator class is named explicitly.
+    assert "draft-07" in SCHEMA["$schema"]
+    jsonschema.Draft7Validator.check_schema(SCHEMA)
+    return jsonschema.Draft7Validator(
+        SCHEMA, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+    )
+
+
+def schema_errors(document: Any) -> list[str]:
+    return [f"{e.json_path}: {e.message}" for e in validator().iter_errors(document)]
+
+
+# ------------------------------------------------------------------------------- schema
+
+
+def test_vendored_schema_is_the_compose_specification() -> None:
+    assert SCHEMA["title"] == "Compose Specification"
+    assert {"services", "volumes", "networks", "name", "include"} <= set(SCHEMA["properties"])
+    readme = (Path(__file__).parent / "schemas" / "README.md").read_text()
+    assert "compose-spec.json" in readme and "npm" in readme
+
+
+def test_compose_file_validates_as_written() -> None:
+    assert schema_errors(compose_file()) == []
+
+
+@pytest.mark.parametrize("env", ["defaults", ".env.example"])
+def test_compose_file_validates_after_interpolation(env: str) -> None:
+    values = {} if env == "defaults" else env_example()
+    document = yaml.safe_load(interpolate(COMPOSE_FILE.read_text(), values))
+    assert schema_errors(document) == []
+    ports = [p for s in document["services"].values() for p in s.get("ports", [])]
+    assert ports and all(p.startswith("127.0.0.1:") for p in ports), "publish on loopback only"
+
+
+def test_schema_rejects_a_broken_compose_file() -> None:
+    document = compose_file()
+    document["services"]["api"]["depends_on"]["migrate"]["condition"] = "service_done"
+    document["services"]["processor"]["restart_policy"] = "always"
+    errors = schema_errors(document)
+    assert any("service_done" in e for e in errors), errors
+    assert any("restart_policy" in e for e in errors), errors
+
+
+# ----------------------------------------------------------------------------- services
+
+
+def test_services_and_images() -> None:
+    services = compose_file()["services"]
+    assert set(services) == {"postgres", "rabbitmq", "migrate", "api", "processor", "prometheus"}
+    assert services["postgres"]["image"] == "postgres:16"
+    assert re.fullmatch(r"rabbitmq:3\.\d+-management", services["rabbitmq"]["image"])
+    assert services["prometheus"]["profiles"] == ["observability"]
+    targets = {s.name for s in dockerfile_stages()}
+    for name in APP_SERVICES:
+        build = services[name]["build"]
+        assert build["context"] == "."
+        assert build["target"] in targets
+
+
+def test_migration_is_one_shot_and_runs_before_the_services() -> None:
+    services = compose_file()["services"]
+    migrate = services["migrate"]
+    assert migrate["restart"] == "no"
+    assert migrate["entrypoint"] + migrate["command"] == ["payout-admin", "migrate"]
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ("api", "processor"):
+        depends = services[name]["depends_on"]
+        assert depends["migrate"]["condition"] == "service_completed_successfully"
+        assert depends["postgres"]["condition"] == "service_healthy"
+        assert depends["rabbitmq"]["condition"] == "service_healthy"
+        assert "entrypoint" not in services[name], "the image's own ENTRYPOINT runs"
+        assert image_command(services[name]["build"]["target"]) == [f"payout-{name}"]
+
+
+def test_every_awaited_service_has_a_healthcheck() -> None:
+    services = compose_file()["services"]
+    for service in services.values():
+        for dependency, spec in service.get("depends_on", {}).items():
+            if spec["condition"] == "service_healthy":
+                check = services[dependency].get("healthcheck")
+                assert check and check["test"][0] in ("CMD", "CMD-SHELL"), dependency
+    for name, port in (("api", 8000), ("processor", 8001)):
+        test = services[name]["healthcheck"]["test"]
+        assert test[0] == "CMD" and f"127.0.0.1:{port}/healthz" in test[-1]
+
+
+def test_application_containers_are_hardened_like_in_kubernetes() -> None:
+    services = compose_file()["services"]
+    for name in APP_SERVICES:
+        service = services[name]
+        assert service["read_only"] is True, name
+        assert service["tmpfs"] == ["/tmp"], name
+        assert service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        assert "user" not in service, "the image's non-root USER applies"
+
+
+def test_same_environment_variables_as_the_chart(rendered: Any) -> None:
+    manifests: Manifests = rendered("ci/secrets-values.yaml")
+    chart_names = set(manifests.get("ConfigMap", "payout-service")["data"])
+    deployment = manifests.get("Deployment", "payout-service-api")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    chart_names |= {e["name"] for e in container["env"]} - {"TZ"}  # TZ: that file's extraEnv
+    services = compose_file()["services"]
+    for name in APP_SERVICES:
+        compose_names = set(services[name]["environment"])
+        missing = chart_names - compose_names
+        # Tuning knobs with a sane default in the code may be left out of compose.
+        assert missing <= {"OUTBOX_POLL_INTERVAL_MS", "DB_POOL_SIZE"}, (name, missing)
+        assert compose_names <= chart_names, (name, compose_names - chart_names)
+
+
+def test_every_variable_is_in_env_example_and_nothing_else() -> None:
+    used = {m["name"] for m in VARIABLE.finditer(COMPOSE_FILE.read_text())}
+    documented = set(env_example())
+    assert used - documented == set(), "add them to .env.example"
+    assert documented - used == set(), "unused in docker-compose.yml"
+    gitignore = (ROOT / ".gitignore").read_text().split()
+    assert ".env" in gitignore, ".env holds secrets and must never be committed"
+
+
+def test_database_and_broker_urls_point_at_the_compose_services() -> None:
+    env = compose_file()["services"]["api"]["environment"]
+    resolved = {k: interpolate(str(v), env_example()) for k, v in env.items()}
+    assert resolved["DATABASE_URL"] == "postgresql://payouts:payouts@postgres:5432/payouts"
+    assert resolved["AMQP_URL"] == "amqp://payouts:payouts@rabbitmq:5672/"
+    assert len(resolved["API_BOOTSTRAP_KEY"]) >= 16
+
+
+# ---------------------------------------------------------------------------- prometheus
+
+
+def test_prometheus_mounts_existing_files_and_scrapes_both_services() -> None:
+    prometheus = compose_file()["services"]["prometheus"]
+    mounts = {}
+    for volume in prometheus["volumes"]:
+        source, target, *_ = volume.split(":")
+        if source.startswith("./"):
+            assert (ROOT / source).is_file(), f"{source} does not exist"
+            mounts[target] = ROOT / source
+    config = yaml.safe_load(mounts["/etc/prometheus/prometheus.yml"].read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["payout-api"]["static_configs"][0]["targets"] == ["api:8000"]
+    assert jobs["payout-processor"]["static_configs"][0]["targets"] == ["processor:8001"]
+    assert all(jobs[j].get("metrics_path", "/metrics") == "/metrics" for j in jobs)
+    rules = [t for t in mounts if t.startswith("/etc/prometheus/rules/")]
+    assert rules, "no alert rules mounted"
+    assert config["rule_files"] == ["/etc/prometheus/rules/*.yaml"]
+    assert all(t.endswith(".yaml") for t in rules)
+    rules_file = yaml.safe_load(mounts[rules[0]].read_text())
+    assert rules_file["groups"], "the mounted alert rules have no groups"
