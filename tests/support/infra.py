@@ -24,8 +24,16 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
 
 
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run([RABBITMQCTL, "-q", *args], check=True, capture_output=True, timeout=60)
+def rabbitmqctl(*args: str, attempts: int = 3) -> None:
+    """Run rabbitmqctl; the CLI occasionally fails to reach a busy node, so try again."""
+    for attempt in range(1, attempts + 1):
+        proc = subprocess.run(
+            [RABBITMQCTL, "-q", *args], capture_output=True, text=True, timeout=60
+        )
+        if proc.returncode == 0:
+            return
+        if attempt == attempts:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {proc.stderr.strip()}")
 
 
 def create_vhost(name: str) -> str:

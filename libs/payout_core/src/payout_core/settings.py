@@ -8,11 +8,9 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field, fields
+from typing import Any
 from urllib.parse import urlsplit
-
-T = TypeVar("T")
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("json", "console")
@@ -62,99 +60,80 @@ def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
     return raw
 
 
+Parser = Callable[[str, str], Any]
+
+
+def _ints(low: int, high: int) -> Parser:
+    return lambda name, raw: _int(name, raw, low, high)
+
+
+def _floats(low: float, high: float) -> Parser:
+    return lambda name, raw: _float(name, raw, low, high)
+
+
+def _choices(choices: tuple[str, ...]) -> Parser:
+    return lambda name, raw: _choice(name, raw, choices)
+
+
+def _urls(*schemes: str) -> Parser:
+    return lambda name, raw: _url(name, raw, schemes)
+
+
+def _text(_name: str, raw: str) -> str:
+    return raw
+
+
+def _secret(name: str, raw: str) -> str:
+    if len(raw) < 16:
+        raise ConfigError(f"{name} must be at least 16 characters")
+    return raw
+
+
+def _env(name: str, parse: Parser, default: Any) -> Any:
+    """A setting read from the environment variable `name` (unset or empty: the default)."""
+    return field(default=default, metadata={"env": name, "parse": parse})
+
+
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/payouts"
-    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
-    api_host: str = "0.0.0.0"
-    api_port: int = 8000
-    processor_http_port: int = 8001
-    api_bootstrap_key: str | None = None
-    log_level: str = "info"
-    log_format: str = "json"
-    provider_delay_ms: int = 200
-    provider_failure_rate: float = 0.0
-    processor_concurrency: int = 16
-    processor_prefetch: int = 32
-    processor_max_attempts: int = 5
-    processor_retry_base_ms: int = 1000
-    shutdown_grace_s: float = 20.0
-    reconcile_interval_s: float = 30.0
-    reconcile_stuck_after_s: float = 300.0
-    outbox_poll_interval_ms: int = 1000
-    db_pool_size: int = 10
+    database_url: str = _env(
+        "DATABASE_URL",
+        _urls("postgresql", "postgres"),
+        "postgresql://postgres@127.0.0.1:5432/payouts",
+    )
+    amqp_url: str = _env("AMQP_URL", _urls("amqp", "amqps"), "amqp://guest:guest@127.0.0.1:5672/")
+    api_host: str = _env("API_HOST", _text, "0.0.0.0")
+    api_port: int = _env("API_PORT", _ints(0, 65535), 8000)
+    processor_http_port: int = _env("PROCESSOR_HTTP_PORT", _ints(0, 65535), 8001)
+    api_bootstrap_key: str | None = _env("API_BOOTSTRAP_KEY", _secret, None)
+    log_level: str = _env("LOG_LEVEL", _choices(LOG_LEVELS), "info")
+    # Default: JSON unless a person is watching a terminal.
+    log_format: str = _env("LOG_FORMAT", _choices(LOG_FORMATS), "")
+    provider_delay_ms: int = _env("PROVIDER_DELAY_MS", _ints(0, 600_000), 200)
+    provider_failure_rate: float = _env("PROVIDER_FAILURE_RATE", _floats(0.0, 1.0), 0.0)
+    processor_concurrency: int = _env("PROCESSOR_CONCURRENCY", _ints(1, 1000), 16)
+    processor_prefetch: int = _env("PROCESSOR_PREFETCH", _ints(1, 10_000), 32)
+    processor_max_attempts: int = _env("PROCESSOR_MAX_ATTEMPTS", _ints(1, 20), 5)
+    processor_retry_base_ms: int = _env("PROCESSOR_RETRY_BASE_MS", _ints(1, 3_600_000), 1000)
+    shutdown_grace_s: float = _env("SHUTDOWN_GRACE_S", _floats(0.0, 3600.0), 20.0)
+    reconcile_interval_s: float = _env("RECONCILE_INTERVAL_S", _floats(0.1, 86_400.0), 30.0)
+    reconcile_stuck_after_s: float = _env("RECONCILE_STUCK_AFTER_S", _floats(0.1, 86_400.0), 300.0)
+    outbox_poll_interval_ms: int = _env("OUTBOX_POLL_INTERVAL_MS", _ints(10, 600_000), 1000)
+    db_pool_size: int = _env("DB_POOL_SIZE", _ints(1, 200), 10)
+
+    def __post_init__(self) -> None:
+        if not self.log_format:
+            object.__setattr__(self, "log_format", "console" if sys.stderr.isatty() else "json")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-
-        def get(name: str, parse: Callable[[str, str], T], default: T) -> T:
-            raw = env.get(name)
-            if raw is None or raw == "":
-                return default
-            return parse(name, raw)
-
-        default_format = "json" if not sys.stderr.isatty() else "console"
-        bootstrap = env.get("API_BOOTSTRAP_KEY") or None
-        if bootstrap is not None and len(bootstrap) < 16:
-            raise ConfigError("API_BOOTSTRAP_KEY must be at least 16 characters")
-        return cls(
-            database_url=get(
-                "DATABASE_URL",
-                lambda n, r: _url(n, r, ("postgresql", "postgres")),
-                cls.database_url,
-            ),
-            amqp_url=get("AMQP_URL", lambda n, r: _url(n, r, ("amqp", "amqps")), cls.amqp_url),
-            api_host=get("API_HOST", lambda n, r: r, cls.api_host),
-            api_port=get("API_PORT", lambda n, r: _int(n, r, 0, 65535), cls.api_port),
-            processor_http_port=get(
-                "PROCESSOR_HTTP_PORT", lambda n, r: _int(n, r, 0, 65535), cls.processor_http_port
-            ),
-            api_bootstrap_key=bootstrap,
-            log_level=get("LOG_LEVEL", lambda n, r: _choice(n, r, LOG_LEVELS), cls.log_level),
-            log_format=get("LOG_FORMAT", lambda n, r: _choice(n, r, LOG_FORMATS), default_format),
-            provider_delay_ms=get(
-                "PROVIDER_DELAY_MS", lambda n, r: _int(n, r, 0, 600_000), cls.provider_delay_ms
-            ),
-            provider_failure_rate=get(
-                "PROVIDER_FAILURE_RATE",
-                lambda n, r: _float(n, r, 0.0, 1.0),
-                cls.provider_failure_rate,
-            ),
-            processor_concurrency=get(
-                "PROCESSOR_CONCURRENCY", lambda n, r: _int(n, r, 1, 1000), cls.processor_concurrency
-            ),
-            processor_prefetch=get(
-                "PROCESSOR_PREFETCH", lambda n, r: _int(n, r, 1, 10_000), cls.processor_prefetch
-            ),
-            processor_max_attempts=get(
-                "PROCESSOR_MAX_ATTEMPTS", lambda n, r: _int(n, r, 1, 20), cls.processor_max_attempts
-            ),
-            processor_retry_base_ms=get(
-                "PROCESSOR_RETRY_BASE_MS",
-                lambda n, r: _int(n, r, 1, 3_600_000),
-                cls.processor_retry_base_ms,
-            ),
-            shutdown_grace_s=get(
-                "SHUTDOWN_GRACE_S", lambda n, r: _float(n, r, 0.0, 3600.0), cls.shutdown_grace_s
-            ),
-            reconcile_interval_s=get(
-                "RECONCILE_INTERVAL_S",
-                lambda n, r: _float(n, r, 0.1, 86_400.0),
-                cls.reconcile_interval_s,
-            ),
-            reconcile_stuck_after_s=get(
-                "RECONCILE_STUCK_AFTER_S",
-                lambda n, r: _float(n, r, 0.1, 86_400.0),
-                cls.reconcile_stuck_after_s,
-            ),
-            outbox_poll_interval_ms=get(
-                "OUTBOX_POLL_INTERVAL_MS",
-                lambda n, r: _int(n, r, 10, 600_000),
-                cls.outbox_poll_interval_ms,
-            ),
-            db_pool_size=get("DB_POOL_SIZE", lambda n, r: _int(n, r, 1, 200), cls.db_pool_size),
-        )
+        values = {}
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"])
+            if raw:
+                values[f.name] = f.metadata["parse"](f.metadata["env"], raw)
+        return cls(**values)
 
 
 def load_or_exit(env: Mapping[str, str] | None = None) -> Settings:

@@ -204,6 +204,17 @@ async def list_payouts(engine: AsyncEngine, client_id: uuid.UUID, query: dict[st
     return Page(rows=rows, next=next_cursor, previous=prev_cursor)
 
 
+async def _lock_for_change(
+    uow: UnitOfWork, client_id: uuid.UUID, payout_id: uuid.UUID, if_match: str | None
+) -> RowMapping:
+    """The client's payout, locked for this transaction, if If-Match (when sent) matches."""
+    row = await repo.get(uow.conn, client_id, payout_id, for_update=True)
+    if row is None:
+        raise _not_found(payout_id)
+    _check_if_match(if_match, row["version"])
+    return row
+
+
 async def update_payout(
     engine: AsyncEngine,
     metrics: Metrics,
@@ -215,10 +226,7 @@ async def update_payout(
     request_id: str,
 ) -> RowMapping:
     async with UnitOfWork(engine) as uow:
-        row = await repo.get(uow.conn, client_id, payout_id, for_update=True)
-        if row is None:
-            raise _not_found(payout_id)
-        _check_if_match(if_match, row["version"])
+        row = await _lock_for_change(uow, client_id, payout_id, if_match)
         current = PayoutStatus(row["status"])
         if "status" in changes:
             requested = PayoutStatus(changes["status"])
@@ -276,10 +284,7 @@ async def delete_payout(
     request_id: str,
 ) -> None:
     async with UnitOfWork(engine) as uow:
-        row = await repo.get(uow.conn, client_id, payout_id, for_update=True)
-        if row is None:
-            raise _not_found(payout_id)
-        _check_if_match(if_match, row["version"])
+        row = await _lock_for_change(uow, client_id, payout_id, if_match)
         current = PayoutStatus(row["status"])
         if current is PayoutStatus.PENDING:
             await transition(
