@@ -9,7 +9,6 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -234,12 +233,33 @@ def test_topology_spread_selects_own_component(rendered: Rendered) -> None:
 # ------------------------------------------------------------------ configuration & secrets
 
 
-def settings_env_names() -> set[str]:
-    """Environment variables payout_core.settings reads (parsed from its source)."""
-    from payout_core import settings
+class RecordingEnv(dict):
+    """An empty environment that remembers every variable looked up in it."""
 
-    source = Path(settings.__file__).read_text(encoding="utf-8")
-    return set(re.findall(r'get\(\s*"([A-Z][A-Z0-9_]+)"', source))
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.seen.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        self.seen.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self.seen.add(str(key))
+        return super().__contains__(key)
+
+
+def settings_env_names() -> set[str]:
+    """Environment variables the services read: Settings.from_env on a recording mapping."""
+    from payout_core.settings import Settings
+
+    env = RecordingEnv()
+    Settings.from_env(env)
+    return env.seen
 
 
 def test_every_setting_of_the_services_is_configurable(rendered: Rendered) -> None:
