@@ -51,20 +51,24 @@ class Problem(Exception):
         self.headers = headers or {}
 
 
-def problem_response(request: web.Request, problem: Problem, request_id: str) -> web.Response:
+def problem_body(problem: Problem, instance: str, request_id: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + problem.slug,
         "title": TITLES.get(problem.slug, problem.slug.replace("-", " ").capitalize()),
         "status": problem.status,
         "detail": problem.detail,
-        "instance": request.path,
+        "instance": instance,
         "request_id": request_id,
     }
     if problem.errors is not None:
         body["errors"] = problem.errors
+    return body
+
+
+def problem_response(request: web.Request, problem: Problem, request_id: str) -> web.Response:
     return web.Response(
         status=problem.status,
-        body=orjson.dumps(body),
+        body=orjson.dumps(problem_body(problem, request.path, request_id)),
         content_type=PROBLEM_CONTENT_TYPE,
         headers=problem.headers,
     )

@@ -1,0 +1,99 @@
+"""The OpenAPI document and the Swagger UI and Redoc pages that render it (no key needed).
+
+The pages use relative URLs (../ is /api/schema/), so they also work behind a path prefix.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from payout_api.docs_assets import ASSETS
+from payout_api.openapi import document_json, document_yaml
+from payout_api.problems import Problem
+
+ASSET_MAX_AGE_S = 3600
+
+SWAGGER_UI_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Payout API - Swagger UI</title>
+  <link rel="icon" type="image/png" href="../assets/favicon-32x32.png">
+  <link rel="stylesheet" href="../assets/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="../assets/swagger-ui-bundle.js"></script>
+  <script>
+    window.ui = SwaggerUIBundle({
+      url: "../",
+      dom_id: "#swagger-ui",
+      deepLinking: true,
+      validatorUrl: null,
+      presets: [SwaggerUIBundle.presets.apis],
+      layout: "BaseLayout",
+    });
+  </script>
+</body>
+</html>
+"""
+
+REDOC_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Payout API - Redoc</title>
+  <link rel="icon" type="image/png" href="../assets/favicon-32x32.png">
+  <style>body { margin: 0; padding: 0; }</style>
+</head>
+<body>
+  <redoc spec-url="../"></redoc>
+  <script src="../assets/redoc.standalone.js"></script>
+</body>
+</html>
+"""
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    output = request.query.get("format", "json")
+    if output == "json":
+        return web.Response(body=document_json(), content_type="application/json")
+    if output == "yaml":
+        return web.Response(body=document_yaml(), content_type="application/yaml")
+    raise Problem(
+        400,
+        "invalid-parameter",
+        "Invalid query parameter: format.",
+        errors={"format": ["Must be one of: json, yaml."]},
+    )
+
+
+async def swagger_ui(_request: web.Request) -> web.Response:
+    return web.Response(text=SWAGGER_UI_PAGE, content_type="text/html")
+
+
+async def redoc(_request: web.Request) -> web.Response:
+    return web.Response(text=REDOC_PAGE, content_type="text/html")
+
+
+async def asset(request: web.Request) -> web.FileResponse:
+    name = request.match_info["name"]
+    found = ASSETS.get(name)
+    if found is None:
+        raise Problem(404, "not-found", f"No documentation file {name[:64]!r}.")
+    return web.FileResponse(
+        found.path,
+        headers={
+            "Content-Type": found.content_type,
+            "Cache-Control": f"public, max-age={ASSET_MAX_AGE_S}",
+        },
+    )
+
+
+def add_docs_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/api/schema/", openapi_document, name="openapi")
+    router.add_get("/api/schema/swagger/", swagger_ui, name="swagger-ui")
+    router.add_get("/api/schema/redoc/", redoc, name="redoc")
+    router.add_get("/api/schema/assets/{name}", asset, name="docs-asset")
