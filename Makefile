@@ -61,6 +61,7 @@ clean: ## remove the virtual environments
 .PHONY: system-deps
 system-deps: ## install promtool/prometheus (Debian) and other system tools the tests use
 	@scripts/install-prometheus.sh >/dev/null
+	@scripts/install-chromium.sh >/dev/null || echo "warning: chromium could not be installed; the API docs browser test will be skipped" >&2
 
 # --- observability: deploy/observability/ is the source, the Helm chart ships byte-identical copies ---
 OBSERVABILITY_FILES := grafana-dashboard.json alert-rules.yaml

@@ -41,6 +41,7 @@ async def test_a_docs_page_loads_only_files_the_api_serves(api, page):
     resp = await api.get(page)
     assert resp.status == 200
     assert resp.content_type == "text/html"
+    assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
     html = await resp.text()
     references = LOCAL_REFERENCE.findall(html)
     assert references, html
