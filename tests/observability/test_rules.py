@@ -7,13 +7,14 @@ promtool comes from Debian's `prometheus` package (scripts/install-prometheus.sh
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.support.prometheus import install_tool
 
 from .known_metrics import (
     DASHBOARD_FILE,
@@ -48,17 +49,7 @@ EXPRESSIONS = {**{f"rule {k}": v for k, v in rule_expressions().items()}, **dash
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    found = shutil.which("promtool")
-    if found:
-        return found
-    try:
-        proc = subprocess.run(
-            [str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=600, check=False
-        )
-        detail = (proc.stderr or proc.stdout).strip()[-500:]
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        detail = repr(exc)
-    found = shutil.which("promtool")
+    found, detail = install_tool("promtool")
     if not found:
         pytest.skip(
             f"promtool missing and scripts/install-prometheus.sh could not install it: {detail}"

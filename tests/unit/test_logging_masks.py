@@ -1,8 +1,9 @@
 import json
 
+import pytest
 import structlog
 
-from payout_core.logging import configure_logging, mask
+from payout_core.logging import configure_logging, mask, mask_text
 
 
 def test_mask_keeps_only_the_last_four():
@@ -23,3 +24,22 @@ def test_log_lines_mask_accounts_keys_and_url_passwords(capsys):
     assert line["api_key"].endswith("1234") and "secret" not in line["api_key"]
     assert "s3cret" not in line["url"]
     assert line["service"] == "test" and line["level"] == "info" and "timestamp" in line
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "kept"),
+    [
+        ("Authorization: Bearer sk_live_abcdefghijkl9876", "abcdefghijkl", "9876"),
+        ("key sk_AbC-123_xyzXYZ0000 rejected", "AbC-123_xyz", "0000"),
+        ("account DE89370400440532013000 closed", "DE8937040044", "3000"),
+        ("connect amqp://guest:s3cret@rabbit:5672/ failed", "s3cret", "rabbit"),
+    ],
+)
+def test_secrets_inside_free_text_are_masked(text, secret, kept):
+    masked = mask_text(text)
+    assert secret not in masked and kept in masked
+
+
+def test_ids_and_timestamps_are_left_alone():
+    text = "payout 16629539-097b-4c7b-a355-123456789012 at 2026-11-26T05:29:25.598862Z"
+    assert mask_text(text) == text

@@ -1,4 +1,10 @@
-"""structlog set-up shared by every process: JSON or console lines, secrets masked."""
+"""structlog set-up shared by every process: JSON or console lines, secrets masked.
+
+Every line, ours or a library's (aiohttp, aio-pika, Alembic log through the stdlib), carries
+timestamp, level, service, logger, event and request_id, plus payout_id where a payout is
+known (bound with structlog.contextvars). Account numbers and API keys keep their last 4
+characters only: by field name anywhere in a line, and by shape inside free text.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,32 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from types import TracebackType
+from typing import Any, TextIO
 
 import structlog
 
 SECRET_KEYS = frozenset(
-    {"account", "api_key", "key", "authorization", "bootstrap_key", "password", "token"}
+    {
+        "account",
+        "account_number",
+        "iban",
+        "api_key",
+        "key",
+        "authorization",
+        "x-api-key",
+        "bootstrap_key",
+        "password",
+        "token",
+    }
 )
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
+# Secrets inside free text (exception messages, library lines): bearer credentials, our API
+# keys (sk_...) and IBANs. Plain account numbers have no shape to find; the code never puts
+# them in free text and the database engine hides statement parameters in its errors.
+_SECRETS_IN_TEXT = re.compile(
+    r"(?i:(?<=bearer )[^\s\"',]+)|\bsk_[A-Za-z0-9_\-]{4,}|\b[A-Z]{2}[0-9]{2}[A-Z0-9]{10,30}\b"
+)
 
 
 def mask(value: object) -> str:
@@ -22,6 +46,11 @@ def mask(value: object) -> str:
     if len(text) <= 4:
         return "*" * len(text)
     return "*" * (len(text) - 4) + text[-4:]
+
+
+def mask_text(text: str) -> str:
+    text = _URL_PASSWORD.sub(r"\1***\3", text)
+    return _SECRETS_IN_TEXT.sub(lambda m: mask(m.group(0)), text)
 
 
 def _mask_secrets(event: Any) -> Any:
@@ -33,7 +62,7 @@ def _mask_secrets(event: Any) -> Any:
     if isinstance(event, list | tuple):
         return [_mask_secrets(v) for v in event]
     if isinstance(event, str):
-        return _URL_PASSWORD.sub(r"\1***\3", event)
+        return mask_text(event)
     return event
 
 
@@ -45,9 +74,12 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
     """Configure structlog and the stdlib root logger; safe to call more than once."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_logger_name,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_defaults(service),
+        # Tracebacks become text before masking, so secrets in exception messages are masked.
+        structlog.processors.format_exc_info,
         mask_secrets,
     ]
     renderer: Any = (
@@ -56,12 +88,12 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_NamedPrintLoggerFactory(sys.stderr, default_name=service),
         cache_logger_on_first_use=False,
     )
-    # Libraries log through the stdlib: route them through the same renderer.
+    # Libraries log through the stdlib: route them through the same processors and renderer.
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
@@ -71,8 +103,35 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    # Library debug output (aio-pika frames, asyncio internals) is noise even at LOG_LEVEL=debug.
     root.setLevel(max(logging.getLevelName(level.upper()), logging.INFO))
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+
+
+class _NamedPrintLogger(structlog.PrintLogger):
+    """A PrintLogger that knows its name, for add_logger_name (as stdlib loggers do)."""
+
+    def __init__(self, file: TextIO, name: str) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+class _NamedPrintLoggerFactory:
+    def __init__(self, file: TextIO, default_name: str) -> None:
+        self._file = file
+        self._default_name = default_name
+
+    def __call__(self, *args: Any) -> _NamedPrintLogger:
+        return _NamedPrintLogger(self._file, str(args[0]) if args else self._default_name)
+
+
+def _log_uncaught(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    """A crash is one JSON line too, not a bare traceback."""
+    get_logger("payout_core").critical("uncaught_exception", exc_info=(exc_type, exc, tb))
 
 
 def _add_defaults(service: str) -> Any:
@@ -85,4 +144,5 @@ def _add_defaults(service: str) -> Any:
 
 
 def get_logger(name: str | None = None) -> Any:
-    return structlog.get_logger(name)
+    """A structlog logger; `name` (the module) is the `logger` field of its lines."""
+    return structlog.get_logger(name) if name else structlog.get_logger()

@@ -1,6 +1,8 @@
 """Prometheus metrics, one registry per process (built in bootstrap, never at import time).
 
 Names are a public contract: dashboards, alert rules and docs/observability.md rely on them.
+Each process exposes only its own metrics: ApiMetrics in the API, ProcessorMetrics in the
+processor, both on top of the ServiceMetrics they share.
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     gc_collector,
     generate_latest,
     platform_collector,
     process_collector,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from payout_core.messaging.contracts import QUEUE_DEAD, QUEUE_PROCESS
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 E2E_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
@@ -27,12 +32,16 @@ MESSAGE_OUTCOMES = (
     "dead_lettered",
     "malformed",
 )
+WATCHED_QUEUES = (QUEUE_PROCESS, QUEUE_DEAD)
 
 
-class Metrics:
-    """Every metric of the service; each process uses the ones that concern it."""
+class ServiceMetrics:
+    """What every process exposes: HTTP requests, status transitions, process and runtime."""
 
     def __init__(self) -> None:
+        # No `<name>_created` series beside every counter and histogram: nothing here reads
+        # them, and they would double what Prometheus stores (process-wide switch).
+        disable_created_metrics()
         self.registry = CollectorRegistry()
         r = self.registry
         process_collector.ProcessCollector(registry=r)
@@ -52,14 +61,25 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.created = Counter(
-            "payout_created_total", "Payouts accepted (201).", ["currency"], registry=r
-        )
         self.transitions = Counter(
             "payout_status_transitions_total",
             "Payout status changes.",
             ["from", "to"],
             registry=r,
+        )
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class ApiMetrics(ServiceMetrics):
+    """The API's own: payouts accepted and the outbox relay."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        r = self.registry
+        self.created = Counter(
+            "payout_created_total", "Payouts accepted (201).", ["currency"], registry=r
         )
         self.outbox_pending = Gauge(
             "payout_outbox_pending", "Outbox rows not yet published.", registry=r
@@ -75,6 +95,14 @@ class Metrics:
         self.published = Counter(
             "payout_published_total", "Outbox messages published and confirmed.", registry=r
         )
+
+
+class ProcessorMetrics(ServiceMetrics):
+    """The processor's own: messages by outcome, latencies, in-flight work, queue gauges."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        r = self.registry
         self.messages = Counter(
             "payout_messages_total", "Messages handled by the processor.", ["outcome"], registry=r
         )
@@ -99,11 +127,10 @@ class Metrics:
         self.queue_consumers = Gauge(
             "payout_queue_consumers", "Consumers attached to a queue.", ["queue"], registry=r
         )
-
-    def init_processor_labels(self) -> None:
-        """Expose every outcome at 0 so rate() and alerts work before the first event."""
+        # Every outcome and queue at 0 from the start, so rate() and alerts work before the
+        # first event.
         for outcome in MESSAGE_OUTCOMES:
             self.messages.labels(outcome=outcome)
-
-    def render(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        for queue in WATCHED_QUEUES:
+            self.queue_depth.labels(queue=queue)
+            self.queue_consumers.labels(queue=queue)

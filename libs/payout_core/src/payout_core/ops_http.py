@@ -9,7 +9,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payout_core.messaging.broker import Broker
-from payout_core.metrics import Metrics
+from payout_core.metrics import ServiceMetrics
 
 
 async def database_ok(engine: AsyncEngine, timeout: float = 2.0) -> bool:
@@ -29,7 +29,7 @@ async def readiness(engine: AsyncEngine, broker: Broker) -> web.Response:
     )
 
 
-def metrics_response(metrics: Metrics) -> web.Response:
+def metrics_response(metrics: ServiceMetrics) -> web.Response:
     body, content_type = metrics.render()
     response = web.Response(body=body)
     response.headers["Content-Type"] = content_type

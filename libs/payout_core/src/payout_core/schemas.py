@@ -5,6 +5,7 @@ The same classes validate requests and generate the OpenAPI document.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -83,6 +84,21 @@ class Metadata(fields.Dict):
         if errors:
             raise ValidationError(errors)
         return dict(value)
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO 8601 date-time (naive means UTC), in UTC: far-off offsets that would leave the
+    range of a timestamp (year 1 at +01:00) are a validation error, not a database error."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(default_timezone=UTC, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("Out of range.") from None
 
 
 class ReadOnly(fields.Raw):
@@ -252,8 +268,8 @@ class ListQuerySchema(Schema):
         fields.String(validate=validate.OneOf(STATUSES)), metadata={"description": "Repeatable."}
     )
     currency = Currency()
-    created_after = fields.DateTime()
-    created_before = fields.DateTime()
+    created_after = UtcDateTime()
+    created_before = UtcDateTime()
     idempotency_key = fields.String(validate=validate.Length(min=1, max=255))
 
 

@@ -15,7 +15,7 @@ from payout_core.clients import BOOTSTRAP_CLIENT, ensure_client
 from payout_core.db.engine import create_engine
 from payout_core.logging import get_logger
 from payout_core.messaging.broker import Broker
-from payout_core.metrics import Metrics
+from payout_core.metrics import ApiMetrics
 from payout_core.settings import Settings
 
 log = get_logger(__name__)
@@ -38,6 +38,8 @@ async def _ensure_bootstrap_client(app: web.Application, key: str) -> None:
         try:
             async with app[ENGINE].begin() as conn:
                 await ensure_client(conn, BOOTSTRAP_CLIENT, key)
+            # Masked to its last 4 characters: enough to tell which key is configured.
+            log.info("bootstrap_client_ready", client=BOOTSTRAP_CLIENT, api_key=key)
             return
         except (OSError, TimeoutError) as exc:  # database not up yet: keep trying
             log.warning("bootstrap_client_waiting_for_database", error=str(exc)[:200])
@@ -79,7 +81,7 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
 async def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
-    app[METRICS] = Metrics()
+    app[METRICS] = ApiMetrics()
     setup_middlewares(app)
     setup_routes(app)
     # Opened in order, closed in reverse: the relay stops before the broker and the database.

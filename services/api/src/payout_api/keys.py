@@ -7,12 +7,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payout_api.adapters.outbox_relay import OutboxRelay
 from payout_core.messaging.broker import Broker
-from payout_core.metrics import Metrics
+from payout_core.metrics import ApiMetrics
 from payout_core.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 BROKER = web.AppKey("broker", Broker)
-METRICS = web.AppKey("metrics", Metrics)
+METRICS = web.AppKey("metrics", ApiMetrics)
 RELAY = web.AppKey("relay", OutboxRelay)
 # Per-request values live on the request: see payout_api.context.

@@ -1,9 +1,9 @@
-"""Request id, metrics, problem+json errors and bearer authentication, outermost first."""
+"""Request id, metrics and access log, problem+json errors and bearer authentication,
+outermost first."""
 
 from __future__ import annotations
 
 import re
-import time
 import uuid
 
 import structlog
@@ -16,6 +16,7 @@ from payout_api import context
 from payout_api.keys import ENGINE, METRICS
 from payout_api.problems import Problem, from_http_exception, problem_response
 from payout_core.clients import authenticate
+from payout_core.http_observability import observe_requests
 from payout_core.logging import get_logger
 
 log = get_logger(__name__)
@@ -44,22 +45,6 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
         raise
     response.headers["X-Request-ID"] = rid
     return response
-
-
-@web.middleware
-async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    metrics = request.app[METRICS]
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    finally:
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else "unmatched"
-        metrics.http_requests.labels(request.method, route, str(status)).inc()
-        metrics.http_duration.labels(request.method, route).observe(time.perf_counter() - started)
 
 
 @web.middleware
@@ -112,10 +97,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             headers={"WWW-Authenticate": 'Bearer realm="payouts", error="invalid_token"'},
         )
     request[context.CLIENT_ID] = client_id
+    structlog.contextvars.bind_contextvars(client_id=str(client_id))
     return await handler(request)
 
 
 def setup_middlewares(app: web.Application) -> None:
     app.middlewares.extend(
-        [request_id_middleware, metrics_middleware, problem_middleware, auth_middleware]
+        [request_id_middleware, observe_requests(app[METRICS]), problem_middleware, auth_middleware]
     )

@@ -25,7 +25,7 @@ from payout_core.messaging.contracts import (
     retry_delays_ms,
     retry_queue_name,
 )
-from payout_core.metrics import Metrics
+from payout_core.metrics import ProcessorMetrics
 from payout_processor.processing import UNKNOWN, PayoutProcessor
 
 log = get_logger(__name__)
@@ -36,7 +36,7 @@ class PayoutConsumer:
         self,
         broker: Broker,
         processor: PayoutProcessor,
-        metrics: Metrics,
+        metrics: ProcessorMetrics,
         *,
         concurrency: int,
         prefetch: int,
@@ -110,6 +110,12 @@ class PayoutConsumer:
             return
         structlog.contextvars.bind_contextvars(payout_id=str(event.payout_id))
         attempt = _attempt(headers)
+        log.debug(
+            "message_received",
+            attempt=attempt,
+            redelivered=message.redelivered,
+            message_id=message.message_id,
+        )
         started = time.perf_counter()
         try:
             outcome = await self._processor.process(event.payout_id, request_id)

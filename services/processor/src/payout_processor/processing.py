@@ -18,7 +18,7 @@ from payout_core.db.tables import payouts
 from payout_core.db.transitions import transition
 from payout_core.domain.failures import failure_message
 from payout_core.domain.status import PayoutStatus
-from payout_core.metrics import Metrics
+from payout_core.metrics import ProcessorMetrics
 from payout_processor.provider import SimulatedProvider
 
 PROCESSED = "processed"
@@ -34,7 +34,9 @@ class Outcome:
 
 
 class PayoutProcessor:
-    def __init__(self, engine: AsyncEngine, provider: SimulatedProvider, metrics: Metrics) -> None:
+    def __init__(
+        self, engine: AsyncEngine, provider: SimulatedProvider, metrics: ProcessorMetrics
+    ) -> None:
         self._engine = engine
         self._provider = provider
         self._metrics = metrics

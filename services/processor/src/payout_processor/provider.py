@@ -21,6 +21,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payout_core.db.tables import provider_ledger
+from payout_core.logging import get_logger
+
+log = get_logger(__name__)
 
 FAILING_ACCOUNTS = {
     "000111111116": "no_account",
@@ -72,6 +75,8 @@ class SimulatedProvider:
     async def execute(
         self, reference: str, amount: Decimal, currency: str, account: str
     ) -> ProviderResult:
+        # The account is masked to its last 4 characters by the logging set-up.
+        log.debug("provider_call", reference=reference, currency=currency, account=account)
         if self._delay:
             await asyncio.sleep(self._delay)
         timed_out = False

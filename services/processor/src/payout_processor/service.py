@@ -11,10 +11,10 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payout_core.db.engine import create_engine
+from payout_core.http_observability import observe_requests
 from payout_core.logging import get_logger
 from payout_core.messaging.broker import Broker
-from payout_core.messaging.contracts import QUEUE_DEAD, QUEUE_PROCESS
-from payout_core.metrics import Metrics
+from payout_core.metrics import ProcessorMetrics
 from payout_core.ops_http import healthz, metrics_response, readiness
 from payout_core.reconcile import reconcile_once
 from payout_core.settings import Settings
@@ -31,7 +31,7 @@ class ProcessorService:
     settings: Settings
     engine: AsyncEngine
     broker: Broker
-    metrics: Metrics
+    metrics: ProcessorMetrics
     consumer: PayoutConsumer
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     runner: web.AppRunner | None = None
@@ -63,7 +63,7 @@ class ProcessorService:
         log.info("processor_stopped")
 
     def _http_app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[observe_requests(self.metrics)])
 
         async def readyz(_request: web.Request) -> web.Response:
             return await readiness(self.engine, self.broker)
@@ -108,11 +108,7 @@ def bootstrap(settings: Settings) -> ProcessorService:
         retry_base_ms=settings.processor_retry_base_ms,
         max_attempts=settings.processor_max_attempts,
     )
-    metrics = Metrics()
-    metrics.init_processor_labels()
-    for queue in (QUEUE_PROCESS, QUEUE_DEAD):
-        metrics.queue_depth.labels(queue=queue)
-        metrics.queue_consumers.labels(queue=queue)
+    metrics = ProcessorMetrics()
     provider = SimulatedProvider(
         engine, delay_ms=settings.provider_delay_ms, failure_rate=settings.provider_failure_rate
     )

@@ -19,6 +19,8 @@ def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_timeout=5,
+        # Errors and logs never echo statement values (account numbers live in them).
+        hide_parameters=True,
         # Short connect timeout so an unreachable database turns into a 503 quickly.
         connect_args={"timeout": 5, "command_timeout": 30},
     )

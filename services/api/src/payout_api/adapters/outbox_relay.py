@@ -2,7 +2,8 @@
 
 Woken right after each commit (low latency) and on a timer (sweeps whatever a crash or a
 broker outage left behind). Rows are claimed with FOR UPDATE SKIP LOCKED, so any number of
-API replicas can run a relay; a batch's confirms are awaited together.
+API replicas can run a relay; a batch's confirms are awaited together. A second task refreshes
+the outbox gauges every second, whatever the publishing loop is doing.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from payout_core.db.tables import outbox
 from payout_core.logging import get_logger
 from payout_core.messaging.broker import Broker, OutgoingMessage
 from payout_core.messaging.contracts import HEADER_REQUEST_ID
-from payout_core.metrics import Metrics
+from payout_core.metrics import ApiMetrics
 
 log = get_logger(__name__)
 STATS_EVERY_S = 1.0
@@ -32,7 +33,7 @@ class OutboxRelay:
         self,
         engine: AsyncEngine,
         broker: Broker,
-        metrics: Metrics,
+        metrics: ApiMetrics,
         *,
         poll_interval_s: float = 1.0,
         batch_size: int = 500,
@@ -47,7 +48,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        self._last_stats = 0.0
+        self._stats_task: asyncio.Task[None] | None = None
         self._last_prune = time.monotonic()
 
     def notify(self) -> None:
@@ -55,11 +56,16 @@ class OutboxRelay:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._stats_task = asyncio.create_task(self._refresh_stats_forever(), name="outbox-stats")
 
     async def stop(self, drain_timeout: float = 5.0) -> None:
         """Publish what is committed (bounded), then stop."""
         self._stopping = True
         self._wake.set()
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stats_task
         if self._task is None:
             return
         try:
@@ -94,9 +100,11 @@ class OutboxRelay:
             self._wake.clear()
 
     async def publish_once(self) -> int:
-        """Publish one batch; the number of rows published."""
-        if not self._broker.is_ready:
-            return 0
+        """Publish one batch; the number of rows published.
+
+        With rows waiting and the broker away, publish_batch raises BrokerUnavailable: that
+        counts as a publish failure, so an outage shows on the dashboard, not only as age.
+        """
         async with self._engine.begin() as conn:
             rows = (
                 await conn.execute(
@@ -126,19 +134,25 @@ class OutboxRelay:
                 .values(published_at=sa.func.now())
             )
         self._metrics.published.inc(len(rows))
+        log.debug("outbox_published", count=len(rows))
         return len(rows)
 
     async def _housekeeping(self) -> None:
         now = time.monotonic()
-        if now - self._last_stats >= STATS_EVERY_S:
-            self._last_stats = now
-            await self.refresh_stats()
         if now - self._last_prune >= PRUNE_EVERY_S:
             self._last_prune = now
             async with self._engine.begin() as conn:
                 await conn.execute(
                     outbox.delete().where(outbox.c.published_at < sa.func.now() - KEEP_PUBLISHED)
                 )
+
+    async def _refresh_stats_forever(self) -> None:
+        while True:
+            try:
+                await self.refresh_stats()
+            except Exception as exc:  # database away: the gauges keep their last values
+                log.debug("outbox_stats_failed", error=str(exc)[:200])
+            await asyncio.sleep(STATS_EVERY_S)
 
     async def refresh_stats(self) -> None:
         async with self._engine.connect() as conn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
+import structlog
 from aiohttp import web
 from yarl import URL
 
@@ -32,9 +33,11 @@ def _json(data: object, status: int = 200, headers: dict[str, str] | None = None
 def _payout_id(request: web.Request) -> uuid.UUID:
     raw = request.match_info["id"]
     try:
-        return uuid.UUID(raw)
+        payout_id = uuid.UUID(raw)
     except ValueError:
         raise Problem(404, "not-found", f"No payout {raw[:64]!r}.") from None
+    structlog.contextvars.bind_contextvars(payout_id=str(payout_id))
+    return payout_id
 
 
 def _location(request: web.Request, payout_id: object) -> str:
@@ -60,6 +63,7 @@ async def create_payout(request: web.Request) -> web.Response:
         request_hash=body_fingerprint(raw),
         request_id=context.request_id(request),
     )
+    structlog.contextvars.bind_contextvars(payout_id=str(created.payout_id))
     if not created.replayed:
         request.app[RELAY].notify()
     headers = {"Location": _location(request, created.payout_id)}

@@ -6,7 +6,7 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 
@@ -38,6 +38,7 @@ class Cursor:
             when = datetime.fromisoformat(created_at)
             if when.tzinfo is None:
                 raise ValueError("naive timestamp")
-            return cls(direction, when, uuid.UUID(ident))
-        except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
+            # OverflowError: an offset that takes the moment out of the timestamp range.
+            return cls(direction, when.astimezone(UTC), uuid.UUID(ident))
+        except (binascii.Error, ValueError, TypeError, OverflowError, orjson.JSONDecodeError):
             raise BadCursor("Not a cursor returned by this API.") from None

@@ -24,7 +24,7 @@ from payout_core.db.uow import UnitOfWork
 from payout_core.domain.money import format_amount
 from payout_core.domain.status import IllegalTransition, PayoutStatus, check_client_transition
 from payout_core.messaging.contracts import HEADER_REQUEST_ID, ROUTING_KEY_CREATED, PayoutCreated
-from payout_core.metrics import Metrics
+from payout_core.metrics import ApiMetrics
 from payout_core.schemas import check_amount_for_currency, flatten_errors
 
 # How long a request waits for a concurrent one holding the same Idempotency-Key.
@@ -70,7 +70,7 @@ def _not_found(payout_id: uuid.UUID) -> Problem:
 
 async def create_payout(
     engine: AsyncEngine,
-    metrics: Metrics,
+    metrics: ApiMetrics,
     client_id: uuid.UUID,
     data: dict[str, Any],
     *,
@@ -217,7 +217,7 @@ async def _lock_for_change(
 
 async def update_payout(
     engine: AsyncEngine,
-    metrics: Metrics,
+    metrics: ApiMetrics,
     client_id: uuid.UUID,
     payout_id: uuid.UUID,
     changes: dict[str, Any],
@@ -276,7 +276,7 @@ async def update_payout(
 
 async def delete_payout(
     engine: AsyncEngine,
-    metrics: Metrics,
+    metrics: ApiMetrics,
     client_id: uuid.UUID,
     payout_id: uuid.UUID,
     *,
