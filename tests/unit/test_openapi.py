@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from payout_api.openapi import build_document, document_json, document_yaml
 from payout_api.openapi_problems import PROBLEMS, example_name
 from payout_api.problems import PROBLEM_BASE, TITLES
 from payout_api.routes import setup_routes
+from payout_core.domain.bank import ACCOUNT_PATTERN, account_error
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -180,3 +182,19 @@ def test_docs_assets_exist_and_the_vendored_redoc_is_the_recorded_one():
     recorded, filename = (REDOC_DIR / "SHA256SUMS").read_text().split()
     actual = hashlib.sha256((REDOC_DIR / filename).read_bytes()).hexdigest()
     assert actual == recorded
+
+
+@pytest.mark.parametrize(
+    "account",
+    [
+        "000111111113",
+        "de89 3704 0044 0532 0130 00",
+        " 123456 ",
+        "12345",
+        "1" * 35,
+        "ab-1234567",
+        "",
+    ],
+)
+def test_the_documented_account_pattern_is_what_validation_accepts(account):
+    assert bool(re.match(ACCOUNT_PATTERN, account)) == (account_error(account) is None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 from collections.abc import MutableMapping
 from types import TracebackType
 from typing import Any, TextIO
@@ -90,11 +91,11 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=_NamedPrintLoggerFactory(sys.stderr, default_name=service),
+        logger_factory=_StderrLoggerFactory(default_name=service),
         cache_logger_on_first_use=False,
     )
     # Libraries log through the stdlib: route them through the same processors and renderer.
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
@@ -110,21 +111,48 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
     sys.excepthook = _log_uncaught
 
 
-class _NamedPrintLogger(structlog.PrintLogger):
-    """A PrintLogger that knows its name, for add_logger_name (as stdlib loggers do)."""
+# Both writers look sys.stderr up for every line instead of holding the stream they were
+# configured with: a stderr replaced later (as pytest's capture does) is followed, never a
+# closed one written to.
+_WRITE_LOCK = threading.Lock()
 
-    def __init__(self, file: TextIO, name: str) -> None:
-        super().__init__(file)
+
+class _StderrLogger:
+    """structlog's output: one rendered line to the current stderr. It knows its name, for
+    add_logger_name, as stdlib loggers do."""
+
+    def __init__(self, name: str) -> None:
         self.name = name
 
+    def msg(self, message: str) -> None:
+        with _WRITE_LOCK:
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
 
-class _NamedPrintLoggerFactory:
-    def __init__(self, file: TextIO, default_name: str) -> None:
-        self._file = file
+    debug = info = warning = error = critical = exception = log = msg
+
+
+class _StderrLoggerFactory:
+    def __init__(self, default_name: str) -> None:
         self._default_name = default_name
 
-    def __call__(self, *args: Any) -> _NamedPrintLogger:
-        return _NamedPrintLogger(self._file, str(args[0]) if args else self._default_name)
+    def __call__(self, *args: Any) -> _StderrLogger:
+        return _StderrLogger(str(args[0]) if args else self._default_name)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The stdlib side: a StreamHandler on whatever sys.stderr is at the time."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
 
 
 def _log_uncaught(

@@ -34,6 +34,7 @@ from payout_api.openapi_problems import (
     problem_table,
 )
 from payout_core import schemas
+from payout_core.domain.bank import ACCOUNT_PATTERN, BIC_PATTERN
 from payout_core.domain.currencies import MINOR_UNITS
 
 OPENAPI_VERSION = "3.0.3"
@@ -151,6 +152,10 @@ def _domain_field_properties(self: Any, field: fields.Field, **kwargs: Any) -> d
         return {"readOnly": True, "description": "Set by the server; do not send it."}
     if isinstance(field, schemas.Amount):
         return {"type": "string", "pattern": AMOUNT_PATTERN}
+    if isinstance(field, schemas.Account):
+        return {"pattern": ACCOUNT_PATTERN, "minLength": 6}
+    if isinstance(field, schemas.Bic):
+        return {"pattern": BIC_PATTERN}
     if isinstance(field, schemas.Currency):
         return {"enum": sorted(MINOR_UNITS)}
     if isinstance(field, schemas.Metadata):
@@ -194,6 +199,21 @@ def _payout_operation(
     }
 
 
+def _links_to_payout(*operation_ids: str, if_match: bool = False) -> dict[str, Any]:
+    """OpenAPI links from a response with a payout to operations on it (clients and stateful
+    testing follow them), optionally sending its ETag back as If-Match."""
+    parameters = {"id": "$response.body#/id"}
+    if if_match:
+        parameters["header.If-Match"] = "$response.header.ETag"
+    return {
+        operation_id[0].upper() + operation_id[1:]: {
+            "operationId": operation_id,
+            "parameters": parameters,
+        }
+        for operation_id in operation_ids
+    }
+
+
 def _payout_paths() -> dict[str, dict[str, Any]]:
     payout_response = {
         "description": "The payout.",
@@ -201,6 +221,7 @@ def _payout_paths() -> dict[str, dict[str, Any]]:
         "content": _json_content(
             schemas.PayoutSchema, "payout-pending", "payout-processed", "payout-failed"
         ),
+        "links": _links_to_payout("updatePayout", "deletePayout", if_match=True),
     }
     update_body = {"schema": schemas.PayoutUpdateSchema}
     return {
@@ -237,6 +258,9 @@ def _payout_paths() -> dict[str, dict[str, Any]]:
                             "Idempotent-Replayed": _ref("headers", "Idempotent-Replayed"),
                         },
                         "content": _json_content(schemas.PayoutSchema, "payout-pending"),
+                        "links": _links_to_payout(
+                            "getPayout", "updatePayout", "deletePayout", "listPayoutEvents"
+                        ),
                     }
                 },
                 (
@@ -405,7 +429,7 @@ def _docs_paths() -> dict[str, dict[str, Any]]:
                         "description": "The OpenAPI document.",
                         "content": {
                             JSON: {"schema": {"type": "object"}},
-                            YAML: {"schema": {"type": "string"}},
+                            YAML: {"schema": {"type": "object"}},
                         },
                     },
                     **problem_responses(("invalid-parameter",)),

@@ -6,7 +6,11 @@ import re
 
 _ACCOUNT = re.compile(r"^[A-Z0-9]{6,34}$")
 _IBAN_SHAPE = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]+$")
-_BIC = re.compile(r"^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$")
+BIC_PATTERN = r"^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$"
+_BIC = re.compile(BIC_PATTERN)
+# What account_error accepts before the IBAN check, as a JSON Schema pattern for the API docs:
+# 6 to 34 letters and digits, spaces anywhere (normalize_account removes them).
+ACCOUNT_PATTERN = r"^ *([A-Za-z0-9] *){6,34}$"
 
 
 def normalize_account(raw: str) -> str:
