@@ -262,15 +262,43 @@ class ListQuerySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-    cursor = fields.String(metadata={"description": "Opaque cursor from `next`/`previous`."})
-    status = fields.List(
-        fields.String(validate=validate.OneOf(STATUSES)), metadata={"description": "Repeatable."}
+    limit = fields.Integer(
+        load_default=50,
+        validate=validate.Range(min=1, max=200),
+        metadata={"description": "Payouts per page.", "example": 20},
     )
-    currency = Currency()
-    created_after = UtcDateTime()
-    created_before = UtcDateTime()
-    idempotency_key = fields.String(validate=validate.Length(min=1, max=255))
+    cursor = fields.String(
+        metadata={"description": "Opaque cursor: take it from `next` or `previous`."}
+    )
+    status = fields.List(
+        fields.String(validate=validate.OneOf(STATUSES)),
+        metadata={
+            "description": "Only these statuses; repeat it for several: "
+            "`status=failed&status=cancelled`.",
+            "example": ["failed", "cancelled"],
+        },
+    )
+    currency = Currency(metadata={"description": "Only this currency.", "example": "EUR"})
+    created_after = UtcDateTime(
+        metadata={
+            "description": "Created strictly after this moment (ISO 8601; no offset means UTC).",
+            "example": "2025-01-01T00:00:00Z",
+        }
+    )
+    created_before = UtcDateTime(
+        metadata={
+            "description": "Created strictly before this moment (ISO 8601; no offset means UTC).",
+            "example": "2025-02-01T00:00:00Z",
+        }
+    )
+    idempotency_key = fields.String(
+        validate=validate.Length(min=1, max=255),
+        metadata={
+            "description": "The payout created by the POST that sent this Idempotency-Key "
+            "(to find it when the response was lost).",
+            "example": "order-6735-payout",
+        },
+    )
 
 
 class ProblemSchema(Schema):
