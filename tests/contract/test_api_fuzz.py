@@ -17,8 +17,8 @@ from tests.contract.conftest import LiveApi
 pytestmark = pytest.mark.e2e
 
 SEED = 20250115
-MAX_EXAMPLES = 25
-WORKFLOWS = 20
+MAX_EXAMPLES = 20
+WORKFLOWS = 15
 STEPS_PER_WORKFLOW = 6
 CHECKS = (
     "not_a_server_error",
