@@ -9,26 +9,18 @@ import uuid
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from payout_api import context
 from payout_api.keys import ENGINE, METRICS
 from payout_api.problems import Problem, from_http_exception, problem_response
 from payout_core.clients import authenticate
+from payout_core.db.errors import is_database_unavailable
 from payout_core.http_observability import observe_requests
 from payout_core.logging import get_logger
 
 log = get_logger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 PROTECTED_PREFIX = "/api/payouts"
-DB_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError)
-
-
-def _is_db_unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, DB_UNAVAILABLE):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 @web.middleware
@@ -59,7 +51,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             raise
         return problem_response(request, from_http_exception(exc), rid)
     except Exception as exc:
-        if _is_db_unavailable(exc):
+        if is_database_unavailable(exc):
             log.warning("database_unavailable", error=str(exc).splitlines()[0][:200])
             problem = Problem(
                 503,

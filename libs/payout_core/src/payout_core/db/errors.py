@@ -1,0 +1,31 @@
+"""Telling "PostgreSQL is unavailable right now" (retry later: 503) from a real bug (500)."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+# Refused or reset sockets, connect timeouts, a closed connection, an exhausted pool.
+UNAVAILABLE_TYPES = (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError)
+# SQLSTATEs of a server that is starting, stopping or full. asyncpg raises these at connect as
+# plain PostgresErrors, which SQLAlchemy wraps in a bare DBAPIError.
+UNAVAILABLE_SQLSTATE_CLASSES = ("08",)  # connection exception
+UNAVAILABLE_SQLSTATES = frozenset(
+    {
+        "53300",  # too_many_connections
+        "57P01",  # admin_shutdown
+        "57P02",  # crash_shutdown
+        "57P03",  # cannot_connect_now (starting up, shutting down, in recovery)
+    }
+)
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, UNAVAILABLE_TYPES):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    return sqlstate in UNAVAILABLE_SQLSTATES or sqlstate.startswith(UNAVAILABLE_SQLSTATE_CLASSES)
