@@ -78,6 +78,11 @@ class OutboxRelay:
     async def _run(self) -> None:
         backoff = 0.1
         while True:
+            # Read before the pass: a pass that starts after stop() (so after the last request
+            # has committed) publishes everything; ending after an earlier one could strand
+            # rows committed while it ran.
+            last_pass = self._stopping
+            self._wake.clear()  # a notify() from here on makes the next wait return at once
             try:
                 while await self.publish_once() == self._batch:
                     pass
@@ -93,11 +98,10 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
-            if self._stopping:
+            if last_pass:
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll)
-            self._wake.clear()
 
     async def publish_once(self) -> int:
         """Publish one batch; the number of rows published.
