@@ -7,6 +7,8 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 
+import sqlalchemy as sa
+
 from payout_core import clients
 from payout_core.db.engine import create_engine
 from payout_core.db.migrate import migrate
@@ -66,8 +68,10 @@ async def _reconcile(settings: Settings, stuck_after_s: float) -> int:
     broker.start()
     try:
         await broker.wait_ready(timeout=30)
+        async with engine.connect() as conn:
+            started = await conn.scalar(sa.select(sa.func.now()))
         total = 0
-        while count := await reconcile_once(engine, broker, stuck_after_s):
+        while count := await reconcile_once(engine, broker, stuck_after_s, not_since=started):
             total += count
         print(f"re-enqueued {total} stuck payout(s)")
         return 0

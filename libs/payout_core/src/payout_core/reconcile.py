@@ -6,6 +6,8 @@ processed once.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,10 +20,21 @@ log = get_logger(__name__)
 
 
 async def reconcile_once(
-    engine: AsyncEngine, broker: Broker, stuck_after_s: float, batch_size: int = 500
+    engine: AsyncEngine,
+    broker: Broker,
+    stuck_after_s: float,
+    batch_size: int = 500,
+    *,
+    not_since: datetime | None = None,
 ) -> int:
-    """Re-enqueue up to batch_size stuck payouts; the number re-enqueued."""
+    """Re-enqueue up to batch_size stuck payouts; the number re-enqueued.
+
+    not_since: leave alone payouts re-enqueued at or after that time. A caller that repeats
+    this until nothing is left passes the time it started, lest a short threshold make it
+    pick up what it has just re-enqueued, forever.
+    """
     age = sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, stuck_after_s)
+    reenqueued_before = age if not_since is None else sa.func.least(age, not_since)
     async with engine.begin() as conn:
         rows = (
             await conn.execute(
@@ -30,7 +43,10 @@ async def reconcile_once(
                     payouts.c.status.in_(("pending", "processing")),
                     payouts.c.deleted_at.is_(None),
                     payouts.c.updated_at < age,
-                    sa.or_(payouts.c.reenqueued_at.is_(None), payouts.c.reenqueued_at < age),
+                    sa.or_(
+                        payouts.c.reenqueued_at.is_(None),
+                        payouts.c.reenqueued_at < reenqueued_before,
+                    ),
                 )
                 .order_by(payouts.c.updated_at)
                 .limit(batch_size)
