@@ -3,7 +3,7 @@ their own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.infra import Infra
 from tests.support.processes import Service, api_service, processor_service
+from tests.support.tcp_proxy import TcpProxy
 
 BOOTSTRAP_KEY = "sk_e2e_bootstrap_key_0123456789"
 
@@ -40,6 +41,34 @@ class Stack:
         service = api_service({**self.env, **env}, self.log_dir, name)
         self.started.append(service)
         return service
+
+
+@pytest.fixture
+def tcp_proxy() -> Iterator[Callable[[str], TcpProxy]]:
+    """A factory: a running TcpProxy to the server of a URL; all are closed afterwards (after
+    the stack, which depends on them through stack_env)."""
+    proxies: list[TcpProxy] = []
+
+    def make(url: str) -> TcpProxy:
+        proxies.append(TcpProxy.to_url(url).start())
+        return proxies[-1]
+
+    yield make
+    for proxy in proxies:
+        proxy.close()
+
+
+@pytest.fixture
+def database_proxy(fresh_infra: Infra, tcp_proxy: Callable[[str], TcpProxy]) -> TcpProxy:
+    """A proxy to this test's PostgreSQL. To put it between the stack and the database, a test
+    module overrides stack_env with DATABASE_URL=database_proxy.proxied(...)."""
+    return tcp_proxy(fresh_infra.database_url)
+
+
+@pytest.fixture
+def broker_proxy(fresh_infra: Infra, tcp_proxy: Callable[[str], TcpProxy]) -> TcpProxy:
+    """A proxy to this test's RabbitMQ vhost (see database_proxy)."""
+    return tcp_proxy(fresh_infra.amqp_url)
 
 
 @pytest.fixture

@@ -44,3 +44,18 @@ def eventually_sync(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
         time.sleep(interval)
+
+
+async def eventually_holds(
+    condition: Callable[[], T],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> T:
+    """`eventually` for a condition on values in memory: polls without blocking the loop."""
+
+    async def check() -> T:
+        return condition()
+
+    return await eventually(check, timeout=timeout, interval=interval, what=what)
