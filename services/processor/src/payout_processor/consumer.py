@@ -2,8 +2,10 @@
 
 Transient failures go to a delay queue for the next attempt (exponential backoff through
 TTL + dead-lettering back to the work queue); after the last attempt the payout fails with
-processing_error and the message is dead-lettered to payouts.dead. Malformed messages are
-dead-lettered at once. The quorum queue's delivery-limit catches anything else that loops.
+processing_error and the message is dead-lettered to payouts.dead (while even that cannot be
+recorded, the message waits out the longest delay again, for the give-up alone). Malformed
+messages are dead-lettered at once. The quorum queue's delivery-limit catches anything else
+that loops.
 """
 
 from __future__ import annotations
@@ -116,6 +118,9 @@ class PayoutConsumer:
             redelivered=message.redelivered,
             message_id=message.message_id,
         )
+        if attempt > self._max_attempts:  # attempts used up earlier; only the give-up is left
+            await self._give_up(message, event, attempt, request_id)
+            return
         started = time.perf_counter()
         try:
             outcome = await self._processor.process(event.payout_id, request_id)
@@ -152,41 +157,74 @@ class PayoutConsumer:
                 error=str(error)[:300],
                 error_type=type(error).__name__,
             )
-            try:
-                await self._broker.publish_batch(
-                    [
-                        OutgoingMessage(
-                            routing_key=retry_queue_name(delay_ms),
-                            body=message.body,
-                            message_id=message.message_id or str(event.payout_id),
-                            headers={
-                                HEADER_REQUEST_ID: request_id or "",
-                                HEADER_ATTEMPT: str(attempt + 1),
-                            },
-                            exchange="",
-                        )
-                    ]
-                )
-            except Exception as exc:
-                # Could not schedule the retry: hand the message back to the queue.
-                log.warning("retry_publish_failed", error=str(exc)[:300])
-                await message.nack(requeue=True)
-                return
-            await message.ack()
-            self._metrics.messages.labels(outcome="retried").inc()
+            if await self._retry_later(message, event, request_id, attempt + 1, delay_ms):
+                self._metrics.messages.labels(outcome="retried").inc()
             return
         log.error("payout_attempts_exhausted", attempt=attempt, error=str(error)[:300])
+        await self._give_up(message, event, attempt, request_id)
+
+    async def _give_up(
+        self,
+        message: AbstractIncomingMessage,
+        event: PayoutCreated,
+        attempt: int,
+        request_id: str | None,
+    ) -> None:
         try:
             outcome = await self._processor.give_up(event.payout_id, request_id)
         except Exception as exc:
-            # Not even the failure can be recorded (database down): requeue; the delivery
-            # limit and the reconciler bound how long this can go on.
+            # Not even the failure can be recorded (database down): the message comes back
+            # after the longest backoff, past the last attempt, for the give-up alone. A plain
+            # requeue would spin until the delivery limit dead-lettered it, leaving the payout
+            # to the reconciler.
             log.warning("give_up_failed", error=str(exc)[:300])
-            await message.nack(requeue=True)
+            if self._delays:
+                await self._retry_later(
+                    message, event, request_id, self._max_attempts + 1, self._delays[-1]
+                )
+            else:
+                await message.nack(requeue=True)
             return
         await message.reject(requeue=False)  # dead-lettered to payouts.dead
         self._metrics.messages.labels(outcome="dead_lettered").inc()
-        log.error("payout_dead_lettered", outcome=outcome.name, failure_code=outcome.failure_code)
+        log.error(
+            "payout_dead_lettered",
+            outcome=outcome.name,
+            failure_code=outcome.failure_code,
+            attempt=attempt,
+        )
+
+    async def _retry_later(
+        self,
+        message: AbstractIncomingMessage,
+        event: PayoutCreated,
+        request_id: str | None,
+        attempt: int,
+        delay_ms: int,
+    ) -> bool:
+        """Send the message through the delay queue as `attempt`, then ack this delivery; if
+        that cannot be published, hand the message back to the queue. True when delayed."""
+        try:
+            await self._broker.publish_batch(
+                [
+                    OutgoingMessage(
+                        routing_key=retry_queue_name(delay_ms),
+                        body=message.body,
+                        message_id=message.message_id or str(event.payout_id),
+                        headers={
+                            HEADER_REQUEST_ID: request_id or "",
+                            HEADER_ATTEMPT: str(attempt),
+                        },
+                        exchange="",
+                    )
+                ]
+            )
+        except Exception as exc:
+            log.warning("retry_publish_failed", error=str(exc)[:300])
+            await message.nack(requeue=True)
+            return False
+        await message.ack()
+        return True
 
 
 def _attempt(headers: dict) -> int:
