@@ -63,6 +63,14 @@ system-deps: ## install promtool/prometheus (Debian) and other system tools the 
 	@scripts/install-prometheus.sh >/dev/null
 	@scripts/install-chromium.sh >/dev/null || echo "warning: chromium could not be installed; the API docs browser test will be skipped" >&2
 
+# --- benchmark (docs/performance.md): separate from `make test`, needs wrk ------------------
+.PHONY: bench bench-deps
+bench-deps: install ## install wrk (Debian) for make bench
+	@scripts/install-wrk.sh >/dev/null
+
+bench: bench-deps ## load the services beside this machine's limits; table + bench/results/ (~8 min)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 # --- observability: deploy/observability/ is the source, the Helm chart ships byte-identical copies ---
 OBSERVABILITY_FILES := grafana-dashboard.json alert-rules.yaml
 HELM_FILES_DIR := deploy/helm/payout-service/files

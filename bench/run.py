@@ -1,0 +1,275 @@
+"""`make bench`: the machine's limits, then the services under load, in one run.
+
+1. A database and vhost of its own: pgbench (a POST's transaction shape, scratch tables) at 16
+   and 64 clients, and RabbitMQ persistent publishes with confirms: the physical limits.
+2. payout-api alone on that database: POST at 16 and 64 connections, GET one, GET list (wrk).
+3. A fresh database and vhost, payout-api + payout-processor with PROVIDER_DELAY_MS=0: drain
+   20,000 payouts created as fast as possible, then created->terminal latency at 200/s.
+
+Prints one table, writes bench/results/bench-<time>.{json,png,txt} (and latest.*). Service
+settings come from the environment as under `make run` (e.g. API_WORKERS=2 make bench).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench import limits, profile, report
+from bench.load import Wrk
+from bench.pipeline import drain, fixed_rate
+from bench.resources import ResourceSampler
+from bench.stack import Stack, bench_infra, running_stack
+from tests.support.infra import Infra
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = ROOT / "bench" / "results"
+TOOLS = ("wrk", "pgbench", "rabbitmqctl")
+WARMUP_S = 3
+GET_IDS = 5000
+MIN_FREE_CONNECTIONS = 64 + 25  # pgbench's clients, then the API's pool
+# Service settings worth recording beside the figures.
+RECORDED_ENV = (
+    "API_WORKERS",
+    "DB_POOL_SIZE",
+    "PROCESSOR_CONCURRENCY",
+    "PROCESSOR_PREFETCH",
+    "LOG_LEVEL",
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--load-seconds", type=int, default=15, help="each wrk scenario")
+    parser.add_argument("--limit-seconds", type=int, default=8, help="each pgbench run")
+    parser.add_argument("--drain-payouts", type=int, default=20_000)
+    parser.add_argument("--rate", type=float, default=200.0, help="fixed-rate payouts/s")
+    parser.add_argument("--rate-seconds", type=float, default=15.0)
+    parser.add_argument("--profile", action="store_true", help="py-spy the services")
+    parser.add_argument("--label", default="", help="appended to the result file names")
+    return parser.parse_args(argv)
+
+
+def _git_commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    dirty = "+dirty" if git("status", "--porcelain", "--untracked-files=no") else ""
+    return git("rev-parse", "--short", "HEAD") + dirty
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+async def _wrk(stack: Stack, script: str, connections: int, seconds: float, **env: str) -> Any:
+    return await Wrk(
+        stack.api.url,
+        script,
+        connections=connections,
+        duration_s=seconds,
+        env={"BENCH_API_KEY": stack.key, "BENCH_RUN_ID": f"{script}{time.time_ns()}", **env},
+    ).run()
+
+
+async def _profiled(
+    args: argparse.Namespace, stack: Stack, service: str, name: str, seconds: float
+) -> asyncio.subprocess.Process | None:
+    if not args.profile:
+        return None
+    path = RESULTS_DIR / f"profile-{service}-{name}{args.label}.txt"
+    return await profile.record(stack.pids[service], seconds, path)
+
+
+async def _summarize_profile(
+    args: argparse.Namespace, proc: asyncio.subprocess.Process | None, service: str, name: str
+) -> None:
+    if proc is None:
+        return
+    await proc.wait()
+    path = RESULTS_DIR / f"profile-{service}-{name}{args.label}.txt"
+    if path.exists():
+        summary = profile.summarize(path)
+        path.with_suffix(".summary").write_text(summary + "\n")
+        print(f"  py-spy {service} during {name}: {path.with_suffix('.summary')}", file=sys.stderr)
+
+
+async def free_connections(infra: Infra) -> int:
+    """PostgreSQL connections left (pgbench needs 64; other users of the server count)."""
+    conn = await asyncpg.connect(infra.database_url)
+    try:
+        free = await conn.fetchval(
+            "SELECT current_setting('max_connections')::int - count(*) FROM pg_stat_activity"
+        )
+    finally:
+        await conn.close()
+    if free < MIN_FREE_CONNECTIONS:
+        print(f"warning: only {free} free PostgreSQL connections", file=sys.stderr)
+    return int(free)
+
+
+async def measure_limits(args: argparse.Namespace, stack_infra: Infra) -> dict[str, Any]:
+    await limits.create_scratch_tables(stack_infra.database_url)
+    out: dict[str, Any] = {}
+    for key, script, clients in (
+        ("pg_shape_16", limits.PAYOUT_AND_OUTBOX, 16),
+        ("pg_shape_64", limits.PAYOUT_AND_OUTBOX, 64),
+        ("pg_full_64", limits.FULL_POST, 64),
+    ):
+        print(f"- limit: pgbench {key}", file=sys.stderr)
+        result = await limits.pgbench(
+            stack_infra, key, script, clients=clients, duration_s=args.limit_seconds
+        )
+        out[key] = asdict(result)
+    print("- limit: RabbitMQ publishes with confirms", file=sys.stderr)
+    out["rabbitmq_confirms"] = asdict(await limits.rabbitmq_publish_rate(stack_infra.amqp_url))
+    return out
+
+
+async def _api_scenario(
+    args: argparse.Namespace, stack: Stack, name: str, script: str, connections: int, **env: str
+) -> dict[str, Any]:
+    """One wrk run, with the API's CPU time per request (robust to a busy machine)."""
+    print(f"- api: {name}", file=sys.stderr)
+    sampler = ResourceSampler({"api": stack.pids["api"]})
+    sampler.begin()
+    spy = await _profiled(args, stack, "api", name, args.load_seconds - 2)
+    result = await _wrk(stack, script, connections, args.load_seconds, **env)
+    usage = await sampler.end()
+    await _summarize_profile(args, spy, "api", name)
+    cpu_us = usage["api"].cpu_s / result.requests * 1e6 if result.requests else 0.0
+    return {**asdict(result), "api_cpu_us_per_request": round(cpu_us)}
+
+
+async def _sample_ids_and_analyze(database_url: str) -> list[str]:
+    """Payout ids to GET, and fresh planner statistics: the POST scenarios just grew the table
+    from empty, and autovacuum's ANALYZE would come at a random moment of the GET runs."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("ANALYZE")
+        rows = await conn.fetch("SELECT id FROM payouts ORDER BY random() LIMIT $1", GET_IDS)
+    finally:
+        await conn.close()
+    return [str(row["id"]) for row in rows]
+
+
+async def measure_api(args: argparse.Namespace, stack: Stack) -> tuple[dict, dict]:
+    sampler = ResourceSampler(stack.pids)
+    sampler.begin()
+    print("- api: warm-up", file=sys.stderr)
+    await _wrk(stack, "post", 16, WARMUP_S)
+    out = {
+        "post_16": await _api_scenario(args, stack, "post_16", "post", 16),
+        "post_64": await _api_scenario(args, stack, "post_64", "post", 64),
+    }
+    ids_file = RESULTS_DIR / ".payout-ids"
+    ids = await _sample_ids_and_analyze(stack.infra.database_url)
+    ids_file.write_text("".join(f"{i}\n" for i in ids))
+    out["get_one"] = await _api_scenario(
+        args, stack, "get_one", "get_one", 64, BENCH_IDS_FILE=str(ids_file)
+    )
+    out["list"] = await _api_scenario(args, stack, "list", "list", 64)
+    ids_file.unlink()
+    usage = await sampler.end()
+    return out, {name: asdict(u) for name, u in usage.items()}
+
+
+async def measure_pipeline(args: argparse.Namespace, stack: Stack) -> tuple[dict, dict]:
+    sampler = ResourceSampler(stack.pids)
+    sampler.begin()
+    print(f"- pipeline: drain {args.drain_payouts} payouts", file=sys.stderr)
+    spies = [await _profiled(args, stack, s, "drain", 10) for s in ("api", "processor")]
+    drain_sampler = ResourceSampler(stack.pids)
+    drain_sampler.begin()
+    drained = await drain(stack, payouts=args.drain_payouts, connections=64, deadline_s=300)
+    drain_usage = await drain_sampler.end()
+    for spy, service in zip(spies, ("api", "processor"), strict=True):
+        await _summarize_profile(args, spy, service, "drain")
+    cpu_us = {
+        service: round(u.cpu_s / drained.payouts * 1e6) if drained.payouts else 0
+        for service, u in drain_usage.items()
+    }
+    print(f"- pipeline: {args.rate:.0f} payouts/s for {args.rate_seconds:.0f} s", file=sys.stderr)
+    paced = await fixed_rate(stack, rate=args.rate, duration_s=args.rate_seconds, deadline_s=60)
+    usage = await sampler.end()
+    return (
+        {
+            "drain": {**asdict(drained), "cpu_us_per_payout": cpu_us},
+            "fixed_rate": asdict(paced),
+        },
+        {name: asdict(u) for name, u in usage.items()},
+    )
+
+
+def bench(args: argparse.Namespace) -> dict[str, Any]:
+    """The three phases; each runs its own event loop between the (blocking) set-up steps."""
+    started = time.monotonic()
+    results: dict[str, Any] = {
+        "meta": {
+            "started_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "git_commit": _git_commit(),
+            "cpus": os.cpu_count(),
+            "load_before": _load(),
+            "settings": {k: os.environ[k] for k in RECORDED_ENV if k in os.environ},
+            "args": vars(args),
+        },
+        "resources": {},
+    }
+    log_dir = RESULTS_DIR / "logs"
+    with bench_infra("api") as infra:
+        results["meta"]["free_db_connections"] = asyncio.run(free_connections(infra))
+        results["limits"] = asyncio.run(measure_limits(args, infra))
+        with running_stack(infra, log_dir / "api-phase", processor=False, env={}) as stack:
+            results["api"], results["resources"]["api"] = asyncio.run(measure_api(args, stack))
+    with (
+        bench_infra("pipeline") as infra,
+        running_stack(infra, log_dir / "pipeline-phase", processor=True, env={}) as stack,
+    ):
+        results["pipeline"], results["resources"]["pipeline"] = asyncio.run(
+            measure_pipeline(args, stack)
+        )
+    results["meta"]["load_after"] = _load()
+    results["meta"]["duration_s"] = round(time.monotonic() - started, 1)
+    results["targets"] = report.targets(results)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        print(f"missing {', '.join(missing)}: run `make bench-deps` first", file=sys.stderr)
+        return 2
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    results = bench(args)
+    text = report.table(results)
+    meta = results["meta"]
+    header = (
+        f"make bench {meta['started_at']}, commit {meta['git_commit']}, {meta['cpus']} CPUs, "
+        f"load {meta['load_before']} -> {meta['load_after']}, {meta['duration_s']} s"
+    )
+    print(f"\n{header}\n\n{text}\n")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + args.label
+    for name in (f"bench-{stamp}", "latest"):
+        report.write_json(results, RESULTS_DIR / f"{name}.json")
+        (RESULTS_DIR / f"{name}.txt").write_text(f"{header}\n\n{text}\n")
+        report.plot(results, RESULTS_DIR / f"{name}.png")
+    print(f"results: {RESULTS_DIR / f'bench-{stamp}'}.{{json,txt,png}}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
