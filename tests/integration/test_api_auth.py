@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from payout_api.app import create_app
 from payout_core.clients import disable_client
 from tests.integration.test_api_payouts import PAYOUT
+from tests.support import infra
+from tests.support.polling import eventually
 
 
 async def test_missing_or_unknown_key_is_401_with_challenge(api):
@@ -37,16 +42,23 @@ async def test_a_client_never_sees_another_clients_payouts(api, new_client_key):
     assert (await api.get(f"/api/payouts/{pid}/", headers=alice)).status == 200
 
 
-async def test_a_disabled_key_is_refused(api, engine):
+async def test_a_disabled_key_is_refused_within_the_key_cache_ttl(aiohttp_client, settings, engine):
     from payout_core.clients import create_client
 
+    ttl_s = 0.5
+    api = await aiohttp_client(await create_app(replace(settings, api_key_cache_ttl_s=ttl_s)))
+    name = infra.unique_name("to-disable")
     async with engine.begin() as conn:
-        key = await create_client(conn, "to-disable-" + PAYOUT["currency"] + str(id(api)))
+        key = await create_client(conn, name)
     headers = {"Authorization": f"Bearer {key}"}
     assert (await api.get("/api/payouts/", headers=headers)).status == 200
     async with engine.begin() as conn:
-        await disable_client(conn, "to-disable-" + PAYOUT["currency"] + str(id(api)))
-    assert (await api.get("/api/payouts/", headers=headers)).status == 401
+        await disable_client(conn, name)
+
+    async def refused() -> bool:
+        return (await api.get("/api/payouts/", headers=headers)).status == 401
+
+    await eventually(refused, timeout=ttl_s + 2, what="the disabled key refused")
 
 
 async def test_only_a_hash_of_the_key_is_stored(api, engine, new_client_key):

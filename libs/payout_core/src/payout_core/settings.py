@@ -119,7 +119,12 @@ class Settings:
     reconcile_interval_s: float = _env("RECONCILE_INTERVAL_S", _floats(0.1, 86_400.0), 30.0)
     reconcile_stuck_after_s: float = _env("RECONCILE_STUCK_AFTER_S", _floats(0.1, 86_400.0), 300.0)
     outbox_poll_interval_ms: int = _env("OUTBOX_POLL_INTERVAL_MS", _ints(10, 600_000), 1000)
-    db_pool_size: int = _env("DB_POOL_SIZE", _ints(1, 200), 10)
+    # PostgreSQL connections per process, all kept open (no overflow).
+    db_pool_size: int = _env("DB_POOL_SIZE", _ints(1, 200), 20)
+    # API processes sharing API_PORT (SO_REUSEPORT); 1: a single process, no fork.
+    api_workers: int = _env("API_WORKERS", _ints(1, 64), 1)
+    # How long an API process trusts a key it has checked (a disabled key works this long).
+    api_key_cache_ttl_s: float = _env("API_KEY_CACHE_TTL_S", _floats(0.0, 300.0), 5.0)
 
     def __post_init__(self) -> None:
         if not self.log_format:

@@ -1,4 +1,5 @@
-"""`payout-api`: serve the REST API on API_HOST:API_PORT until SIGTERM/SIGINT."""
+"""`payout-api`: serve the REST API on API_HOST:API_PORT until SIGTERM/SIGINT, in one process
+or in API_WORKERS processes sharing the port."""
 
 from __future__ import annotations
 
@@ -6,13 +7,12 @@ import uvloop
 from aiohttp import web
 
 from payout_api.app import create_app
+from payout_api.workers import run_workers
 from payout_core.logging import configure_logging, get_logger
-from payout_core.settings import load_or_exit
+from payout_core.settings import Settings, load_or_exit
 
 
-def main() -> None:
-    settings = load_or_exit()
-    configure_logging("api", settings.log_level, settings.log_format)
+def serve(settings: Settings) -> None:
     log = get_logger("payout_api")
     log.info("api_starting", host=settings.api_host, port=settings.api_port)
     web.run_app(
@@ -23,8 +23,18 @@ def main() -> None:
         access_log=None,
         print=None,
         loop=uvloop.new_event_loop(),
+        reuse_port=settings.api_workers > 1,
     )
     log.info("api_stopped")
+
+
+def main() -> None:
+    settings = load_or_exit()
+    configure_logging("api", settings.log_level, settings.log_format)
+    if settings.api_workers == 1:
+        serve(settings)
+        return
+    raise SystemExit(run_workers(settings.api_workers, lambda: serve(settings)))
 
 
 if __name__ == "__main__":

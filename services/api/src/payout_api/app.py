@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from payout_api.adapters.outbox_relay import OutboxRelay
-from payout_api.keys import BROKER, ENGINE, METRICS, RELAY, SETTINGS
+from payout_api.key_cache import KeyCache
+from payout_api.keys import BROKER, ENGINE, KEY_CACHE, METRICS, RELAY, SETTINGS
 from payout_api.middlewares import setup_middlewares
 from payout_api.routes import setup_routes
 from payout_core.clients import BOOTSTRAP_CLIENT, ensure_client
@@ -82,6 +83,7 @@ async def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[METRICS] = ApiMetrics()
+    app[KEY_CACHE] = KeyCache(settings.api_key_cache_ttl_s)
     setup_middlewares(app)
     setup_routes(app)
     # Opened in order, closed in reverse: the relay stops before the broker and the database.

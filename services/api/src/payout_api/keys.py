@@ -6,6 +6,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payout_api.adapters.outbox_relay import OutboxRelay
+from payout_api.key_cache import KeyCache
 from payout_core.messaging.broker import Broker
 from payout_core.metrics import ApiMetrics
 from payout_core.settings import Settings
@@ -15,4 +16,5 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 BROKER = web.AppKey("broker", Broker)
 METRICS = web.AppKey("metrics", ApiMetrics)
 RELAY = web.AppKey("relay", OutboxRelay)
+KEY_CACHE = web.AppKey("key_cache", KeyCache)
 # Per-request values live on the request: see payout_api.context.

@@ -11,9 +11,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from payout_api import context
-from payout_api.keys import ENGINE, METRICS
+from payout_api.keys import ENGINE, KEY_CACHE, METRICS
 from payout_api.problems import Problem, from_http_exception, problem_response
 from payout_core.clients import authenticate
+from payout_core.db.engine import autocommit
 from payout_core.db.errors import is_database_unavailable
 from payout_core.http_observability import observe_requests
 from payout_core.logging import get_logger
@@ -79,8 +80,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             "Send an API key as 'Authorization: Bearer <key>'.",
             headers=challenge,
         )
-    async with request.app[ENGINE].connect() as conn:
-        client_id = await authenticate(conn, key.strip())
+    client_id = await _client_id(request.app, key.strip())
     if client_id is None:
         raise Problem(
             401,
@@ -91,6 +91,17 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     request[context.CLIENT_ID] = client_id
     structlog.contextvars.bind_contextvars(client_id=str(client_id))
     return await handler(request)
+
+
+async def _client_id(app: web.Application, key: str) -> uuid.UUID | None:
+    cache = app[KEY_CACHE]
+    client_id = cache.get(key)
+    if client_id is None:
+        async with autocommit(app[ENGINE]) as conn:
+            client_id = await authenticate(conn, key)
+        if client_id is not None:
+            cache.put(key, client_id)
+    return client_id
 
 
 def setup_middlewares(app: web.Application) -> None:

@@ -1,4 +1,5 @@
-"""SQL for payouts as the API needs it: SQLAlchemy Core, always scoped to one client."""
+"""SQL for payouts as the API needs it, always scoped to one client: SQLAlchemy Core, and one
+hand-written statement for creation, the hot path."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payout_api.service.pagination import NEXT, Cursor
-from payout_core.db.tables import idempotency_keys, outbox, payout_events, payouts
+from payout_core.db.tables import idempotency_keys, payout_events, payouts
 
 IDEMPOTENCY_TTL = sa.text("interval '24 hours'")
 
@@ -35,38 +36,91 @@ async def get(
     return (await conn.execute(query)).mappings().first()
 
 
-async def insert_payout(conn: AsyncConnection, values: Mapping[str, Any]) -> RowMapping:
-    result = await conn.execute(payouts.insert().values(**values).returning(*payouts.c))
-    return result.mappings().one()
+# A new payout, its first event and its outbox message: one statement, so one round trip and
+# one commit. With an Idempotency-Key the key is claimed first and the rest is written only if
+# the claim succeeded (no live record holds the key); a concurrent request holding the same
+# key is waited for at most lock_timeout, set for this statement alone.
+_CREATED_ROWS = """
+payout AS (
+    INSERT INTO payouts (id, client_id, amount, currency, recipient_details, description,
+        metadata, status, idempotency_key, request_id, created_at, updated_at, version)
+    SELECT :id, :client_id, :amount, :currency, :recipient_details, :description, :metadata,
+        'pending', :idempotency_key, :request_id, :created_at, :created_at, 1
+    {claimed}
+    RETURNING id
+), event AS (
+    INSERT INTO payout_events (payout_id, from_status, to_status, reason, request_id)
+    SELECT id, NULL, 'pending', 'created', :request_id FROM payout
+), message AS (
+    INSERT INTO outbox (routing_key, payload, headers)
+    SELECT :routing_key, :payload, :headers FROM payout
+)
+SELECT count(*) FROM payout"""
+_CLAIM = """
+settings AS (SELECT set_config('lock_timeout', :lock_timeout, true)
+), claim AS (
+    INSERT INTO idempotency_keys (client_id, key, request_hash, payout_id, response_status,
+        response_body, created_at)
+    SELECT :client_id, :idempotency_key, :request_hash, :id, :response_status, :response_body,
+        :created_at
+    FROM settings
+    ON CONFLICT (client_id, key) DO UPDATE SET request_hash = excluded.request_hash,
+        payout_id = excluded.payout_id, response_status = excluded.response_status,
+        response_body = excluded.response_body, created_at = excluded.created_at
+    WHERE idempotency_keys.created_at < now() - {ttl}
+    RETURNING 1
+),"""
+_TYPES = (
+    sa.bindparam("id", type_=sa.Uuid),
+    sa.bindparam("client_id", type_=sa.Uuid),
+    sa.bindparam("amount", type_=sa.Numeric(22, 4)),
+    sa.bindparam("recipient_details", type_=JSONB),
+    sa.bindparam("metadata", type_=JSONB),
+    sa.bindparam("created_at", type_=sa.DateTime(timezone=True)),
+    sa.bindparam("currency", type_=sa.String),
+    sa.bindparam("description", type_=sa.Text),
+    sa.bindparam("idempotency_key", type_=sa.Text),
+    sa.bindparam("request_id", type_=sa.Text),
+    sa.bindparam("routing_key", type_=sa.Text),
+    sa.bindparam("payload", type_=JSONB),
+    sa.bindparam("headers", type_=JSONB),
+)
+INSERT_CREATED = sa.text("WITH " + _CREATED_ROWS.format(claimed="")).bindparams(*_TYPES)
+INSERT_CREATED_WITH_KEY = sa.text(
+    "WITH " + _CLAIM.format(ttl=IDEMPOTENCY_TTL) + _CREATED_ROWS.format(claimed="FROM claim")
+).bindparams(
+    *_TYPES,
+    sa.bindparam("request_hash", type_=sa.Text),
+    sa.bindparam("response_status", type_=sa.Integer),
+    sa.bindparam("response_body", type_=JSONB),
+    sa.bindparam("lock_timeout", type_=sa.Text),
+)
 
 
-async def insert_outbox(
-    conn: AsyncConnection, routing_key: str, payload: Mapping[str, Any], headers: Mapping[str, str]
-) -> int:
-    result = await conn.execute(
-        outbox.insert()
-        .values(routing_key=routing_key, payload=dict(payload), headers=dict(headers))
-        .returning(outbox.c.id)
-    )
-    return int(result.scalar_one())
+async def insert_created(
+    conn: AsyncConnection,
+    values: Mapping[str, Any],
+    *,
+    routing_key: str,
+    payload: Mapping[str, Any],
+    headers: Mapping[str, str],
+    claim: Mapping[str, Any] | None = None,
+) -> bool:
+    """Write a new payout with its event and outbox message; with a claim (request_hash,
+    response_status, response_body, lock_timeout), only if its Idempotency-Key is free.
 
-
-async def claim_idempotency_key(conn: AsyncConnection, values: Mapping[str, Any]) -> bool:
-    """Record the key for this request; False when a live (< 24 h) record already holds it.
-
-    A concurrent transaction holding the same key makes this wait on the unique index until
-    that one commits or rolls back (bounded by the transaction's lock_timeout).
+    Use it on an autocommit connection: the statement is its own transaction. False when a
+    live idempotency record holds the key (nothing was written).
     """
-    stmt = insert(idempotency_keys).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[idempotency_keys.c.client_id, idempotency_keys.c.key],
-        set_={
-            c: stmt.excluded[c]
-            for c in ("request_hash", "payout_id", "response_status", "response_body", "created_at")
-        },
-        where=idempotency_keys.c.created_at < sa.func.now() - IDEMPOTENCY_TTL,
-    ).returning(idempotency_keys.c.key)
-    return (await conn.execute(stmt)).first() is not None
+    params = {
+        **values,
+        "routing_key": routing_key,
+        "payload": dict(payload),
+        "headers": dict(headers),
+        **(claim or {}),
+    }
+    statement = INSERT_CREATED if claim is None else INSERT_CREATED_WITH_KEY
+    return bool((await conn.execute(statement, params)).scalar_one())
 
 
 async def get_idempotency_record(

@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 from marshmallow import ValidationError
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError
@@ -19,7 +18,8 @@ from payout_api.adapters import payout_repository as repo
 from payout_api.problems import Problem
 from payout_api.representation import dumps, event_json, payout_json
 from payout_api.service.pagination import NEXT, PREVIOUS, Cursor
-from payout_core.db.transitions import record_event, transition
+from payout_core.db.engine import autocommit
+from payout_core.db.transitions import transition
 from payout_core.db.uow import UnitOfWork
 from payout_core.domain.money import format_amount
 from payout_core.domain.status import IllegalTransition, PayoutStatus, check_client_transition
@@ -30,6 +30,14 @@ from payout_core.schemas import check_amount_for_currency, flatten_errors
 # How long a request waits for a concurrent one holding the same Idempotency-Key.
 IDEMPOTENCY_LOCK_TIMEOUT = "5s"
 LOCK_NOT_AVAILABLE = "55P03"
+# The columns of a new payout that the request does not provide.
+NEW_PAYOUT = {
+    "status": PayoutStatus.PENDING.value,
+    "failure_code": None,
+    "failure_message": None,
+    "processed_at": None,
+    "version": 1,
+}
 
 
 @dataclass
@@ -88,46 +96,30 @@ async def create_payout(
         "recipient_details": data["recipient_details"],
         "description": data["description"],
         "metadata": data["metadata"],
-        "status": PayoutStatus.PENDING.value,
         "idempotency_key": idempotency_key,
         "request_id": request_id,
         "created_at": now,
-        "updated_at": now,
-        "version": 1,
     }
+    # The row as it will be stored: the response, and the body replayed for this key.
+    body = orjson.loads(dumps(payout_json({**values, **NEW_PAYOUT, "updated_at": now})))
+    claim = None
+    if idempotency_key is not None:
+        claim = {
+            "request_hash": request_hash,
+            "response_status": 201,
+            "response_body": body,
+            "lock_timeout": IDEMPOTENCY_LOCK_TIMEOUT,
+        }
     try:
-        async with UnitOfWork(engine) as uow:
-            conn = uow.conn
-            if idempotency_key is not None:
-                await conn.execute(
-                    sa.text(f"SET LOCAL lock_timeout = '{IDEMPOTENCY_LOCK_TIMEOUT}'")
-                )
-            row = await repo.insert_payout(conn, values)
-            await record_event(conn, payout_id, None, PayoutStatus.PENDING, "created", request_id)
-            await repo.insert_outbox(
+        async with autocommit(engine) as conn:
+            created = await repo.insert_created(
                 conn,
-                ROUTING_KEY_CREATED,
-                PayoutCreated(payout_id=payout_id, created_at=now).to_payload(),
-                {HEADER_REQUEST_ID: request_id},
+                values,
+                routing_key=ROUTING_KEY_CREATED,
+                payload=PayoutCreated(payout_id=payout_id, created_at=now).to_payload(),
+                headers={HEADER_REQUEST_ID: request_id},
+                claim=claim,
             )
-            body = orjson.loads(dumps(payout_json(row)))
-            if idempotency_key is not None:
-                claimed = await repo.claim_idempotency_key(
-                    conn,
-                    {
-                        "client_id": client_id,
-                        "key": idempotency_key,
-                        "request_hash": request_hash,
-                        "payout_id": payout_id,
-                        "response_status": 201,
-                        "response_body": body,
-                        "created_at": now,
-                    },
-                )
-                if not claimed:
-                    await uow.rollback()
-                    return await _replay(engine, client_id, idempotency_key, request_hash)
-            await uow.commit()
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
             raise Problem(
@@ -137,6 +129,9 @@ async def create_payout(
                 headers={"Retry-After": "1"},
             ) from None
         raise
+    if not created:
+        assert idempotency_key is not None  # only a held key stops the insert
+        return await _replay(engine, client_id, idempotency_key, request_hash)
     metrics.created.labels(currency=data["currency"]).inc()
     metrics.transitions.labels(**{"from": "none", "to": "pending"}).inc()
     return Created(201, body, replayed=False, payout_id=payout_id)
@@ -145,7 +140,7 @@ async def create_payout(
 async def _replay(
     engine: AsyncEngine, client_id: uuid.UUID, key: str, request_hash: str
 ) -> Created:
-    async with engine.connect() as conn:
+    async with autocommit(engine) as conn:
         record = await repo.get_idempotency_record(conn, client_id, key)
     if record is None:  # pragma: no cover - expired between the two statements
         raise Problem(
@@ -167,7 +162,7 @@ async def _replay(
 
 
 async def get_payout(engine: AsyncEngine, client_id: uuid.UUID, payout_id: uuid.UUID) -> RowMapping:
-    async with engine.connect() as conn:
+    async with autocommit(engine) as conn:
         row = await repo.get(conn, client_id, payout_id)
     if row is None:
         raise _not_found(payout_id)
@@ -177,7 +172,7 @@ async def get_payout(engine: AsyncEngine, client_id: uuid.UUID, payout_id: uuid.
 async def list_payouts(engine: AsyncEngine, client_id: uuid.UUID, query: dict[str, Any]) -> Page:
     cursor: Cursor | None = query.get("cursor")
     limit = query["limit"]
-    async with engine.connect() as conn:
+    async with autocommit(engine) as conn:
         rows, has_more = await repo.list_page(
             conn,
             client_id,
@@ -310,7 +305,7 @@ async def delete_payout(
 async def payout_events(
     engine: AsyncEngine, client_id: uuid.UUID, payout_id: uuid.UUID
 ) -> list[dict[str, Any]]:
-    async with engine.connect() as conn:
+    async with autocommit(engine) as conn:
         if await repo.get(conn, client_id, payout_id) is None:
             raise _not_found(payout_id)
         return [event_json(r) for r in await repo.events(conn, payout_id)]
