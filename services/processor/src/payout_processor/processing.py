@@ -14,12 +14,14 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from payout_core.db.engine import autocommit
 from payout_core.db.tables import payouts
 from payout_core.db.transitions import transition
 from payout_core.domain.failures import failure_message
 from payout_core.domain.status import PayoutStatus
 from payout_core.metrics import ProcessorMetrics
 from payout_processor.provider import SimulatedProvider
+from payout_processor.statements import finish_processing, start_processing
 
 PROCESSED = "processed"
 FAILED = "failed"
@@ -45,43 +47,22 @@ class PayoutProcessor:
         self._metrics.transitions.labels(**{"from": from_status.value, "to": to_status.value}).inc()
 
     async def process(self, payout_id: uuid.UUID, request_id: str | None) -> Outcome:
-        async with self._engine.begin() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        sa.select(payouts).where(payouts.c.id == payout_id).with_for_update()
-                    )
-                )
-                .mappings()
-                .first()
-            )
-            if row is None:
-                return Outcome(UNKNOWN)
-            status = PayoutStatus(row["status"])
-            if row["deleted_at"] is not None or status not in (
-                PayoutStatus.PENDING,
-                PayoutStatus.PROCESSING,
-            ):
-                return Outcome(SKIPPED)
-            if status is PayoutStatus.PENDING:
-                await transition(
-                    conn,
-                    payout_id,
-                    PayoutStatus.PENDING,
-                    PayoutStatus.PROCESSING,
-                    reason="processing_started",
-                    request_id=request_id,
-                )
-        if status is PayoutStatus.PENDING:
+        async with autocommit(self._engine) as conn:
+            target = await start_processing(conn, payout_id, request_id)
+        if target is None:
+            return Outcome(UNKNOWN)
+        if target.started:
             self._count_transition(PayoutStatus.PENDING, PayoutStatus.PROCESSING)
-
+        elif target.deleted or target.status is not PayoutStatus.PROCESSING:
+            # Deleted, terminal, or (not moved) still pending: not ours to pay.
+            return Outcome(SKIPPED)
         result = await self._provider.execute(
             reference=str(payout_id),
-            amount=row["amount"],
-            currency=row["currency"],
-            account=row["recipient_details"]["account"],
+            amount=target.amount,
+            currency=target.currency,
+            account=target.account,
         )
-        return await self.finish(payout_id, result.failure_code, request_id, row["created_at"])
+        return await self.finish(payout_id, result.failure_code, request_id, target.created_at)
 
     async def finish(
         self,
@@ -92,25 +73,20 @@ class PayoutProcessor:
     ) -> Outcome:
         """Record the terminal status; a no-op (skipped) when another worker already did."""
         target = PayoutStatus.FAILED if failure_code else PayoutStatus.PROCESSED
-        values = {
-            "processed_at": sa.func.now(),
-            "failure_code": failure_code,
-            "failure_message": failure_message(failure_code) if failure_code else None,
-        }
-        async with self._engine.begin() as conn:
-            updated = await transition(
+        async with autocommit(self._engine) as conn:
+            finished_created_at = await finish_processing(
                 conn,
                 payout_id,
-                PayoutStatus.PROCESSING,
                 target,
+                failure_code=failure_code,
+                failure_message=failure_message(failure_code) if failure_code else None,
                 reason=failure_code or "provider_succeeded",
                 request_id=request_id,
-                values=values,
             )
-        if updated is None:
+        if finished_created_at is None:
             return Outcome(SKIPPED)
         self._count_transition(PayoutStatus.PROCESSING, target)
-        started = created_at or updated["created_at"]
+        started = created_at or finished_created_at
         self._metrics.end_to_end.observe((datetime.now(UTC) - started).total_seconds())
         return Outcome(FAILED if failure_code else PROCESSED, failure_code)
 

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from payout_core.db.engine import autocommit
 from payout_core.db.tables import provider_ledger
 from payout_core.logging import get_logger
 
@@ -34,6 +35,32 @@ TIMEOUT_ACCOUNT = "000999999991"
 TIMEOUTS_BEFORE_SUCCESS = 2
 SUCCEEDED = "succeeded"
 FAILED = "failed"
+
+
+# One call in one statement (a reference's row serializes concurrent calls): the first result
+# recorded stands; "existed" tells a repeated call from the first.
+_RECORD = sa.text("""
+INSERT INTO provider_ledger AS ledger (reference, calls, outcome, failure_code, amount,
+    currency, account_last4, executed_at)
+VALUES (:reference, 1, :outcome, :failure_code, :amount, :currency, :account_last4, now())
+ON CONFLICT (reference) DO UPDATE SET
+    calls = ledger.calls + 1,
+    outcome = coalesce(ledger.outcome, excluded.outcome),
+    failure_code = CASE WHEN ledger.outcome IS NULL THEN excluded.failure_code
+        ELSE ledger.failure_code END,
+    amount = coalesce(ledger.amount, excluded.amount),
+    currency = coalesce(ledger.currency, excluded.currency),
+    account_last4 = coalesce(ledger.account_last4, excluded.account_last4),
+    executed_at = coalesce(ledger.executed_at, excluded.executed_at)
+RETURNING outcome, failure_code, xmax <> 0 AS existed
+""").bindparams(
+    sa.bindparam("reference", type_=sa.Text),
+    sa.bindparam("outcome", type_=sa.Text),
+    sa.bindparam("failure_code", type_=sa.Text),
+    sa.bindparam("amount", type_=sa.Numeric(22, 4)),
+    sa.bindparam("currency", type_=sa.Text),
+    sa.bindparam("account_last4", type_=sa.Text),
+)
 
 
 class ProviderTimeout(Exception):
@@ -79,6 +106,8 @@ class SimulatedProvider:
         log.debug("provider_call", reference=reference, currency=currency, account=account)
         if self._delay:
             await asyncio.sleep(self._delay)
+        if account != TIMEOUT_ACCOUNT:
+            return await self._record(reference, amount, currency, account)
         timed_out = False
         async with self._engine.begin() as conn:
             # The upsert locks the reference's row until commit: concurrent calls serialize.
@@ -99,7 +128,7 @@ class SimulatedProvider:
             ).one()
             if row.outcome is not None:
                 return ProviderResult(row.outcome, row.failure_code, replayed=True)
-            if account == TIMEOUT_ACCOUNT and row.calls <= TIMEOUTS_BEFORE_SUCCESS:
+            if row.calls <= TIMEOUTS_BEFORE_SUCCESS:
                 timed_out = True  # the call is counted (committed), no money moved
             else:
                 result = self._decide(account)
@@ -118,6 +147,24 @@ class SimulatedProvider:
         if timed_out:
             raise ProviderTimeout(f"provider timed out for reference {reference}")
         return result
+
+    async def _record(
+        self, reference: str, amount: Decimal, currency: str, account: str
+    ) -> ProviderResult:
+        """The common call in one statement: the first call's decision is recorded, a later
+        call counts itself and gets the recorded result back."""
+        decided = self._decide(account)
+        params = {
+            "reference": reference,
+            "outcome": decided.outcome,
+            "failure_code": decided.failure_code,
+            "amount": amount,
+            "currency": currency,
+            "account_last4": account[-4:],
+        }
+        async with autocommit(self._engine) as conn:
+            row = (await conn.execute(_RECORD, params)).one()
+        return ProviderResult(row.outcome, row.failure_code, replayed=row.existed)
 
     async def void(self, reference: str, failure_code: str) -> ProviderResult:
         """Close the reference: a reference with no result yet gets a failure and can never
