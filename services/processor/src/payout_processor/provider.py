@@ -51,7 +51,8 @@ ON CONFLICT (reference) DO UPDATE SET
     amount = coalesce(ledger.amount, excluded.amount),
     currency = coalesce(ledger.currency, excluded.currency),
     account_last4 = coalesce(ledger.account_last4, excluded.account_last4),
-    executed_at = coalesce(ledger.executed_at, excluded.executed_at)
+    executed_at = CASE WHEN ledger.outcome IS NULL THEN excluded.executed_at
+        ELSE ledger.executed_at END
 RETURNING outcome, failure_code, xmax <> 0 AS existed
 """).bindparams(
     sa.bindparam("reference", type_=sa.Text),
