@@ -31,7 +31,7 @@ async def test_payouts_accepted_while_the_broker_is_away_all_complete_once_it_is
     stack: Stack, broker_proxy: TcpProxy
 ):
     broker_proxy.cut()
-    eventually_sync(lambda: readiness(stack) == (503, 503), what="both not ready")
+    eventually_sync(lambda: readiness(stack) == (503, 503), what="both not ready", timeout=20)
 
     load = await create_payouts([stack.api.url], stack.auth, count=PAYOUTS)
     assert load.statuses == {201: PAYOUTS}, load.not_problems[:5]
@@ -42,4 +42,4 @@ async def test_payouts_accepted_while_the_broker_is_away_all_complete_once_it_is
 
     broker_proxy.restore()
     await assert_all_terminal_and_sound(database, {"processed": PAYOUTS}, timeout=60)
-    eventually_sync(lambda: readiness(stack) == (200, 200), what="both ready again")
+    eventually_sync(lambda: readiness(stack) == (200, 200), what="both ready again", timeout=20)

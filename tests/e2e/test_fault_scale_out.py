@@ -17,6 +17,14 @@ from tests.support.payout_checks import (
 
 pytestmark = pytest.mark.e2e
 PAYOUTS = 5000
+# Four processes at the default pool size (20) plus the suite's own connections come close to
+# PostgreSQL's max_connections (100): "too many clients" would answer 503s.
+POOL_SIZE = "12"
+
+
+@pytest.fixture
+def stack_env(stack_env: dict[str, str]) -> dict[str, str]:
+    return {**stack_env, "DB_POOL_SIZE": POOL_SIZE}
 
 
 async def processed_by(session: aiohttp.ClientSession, processor_url: str) -> float:
