@@ -14,14 +14,13 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from payout_core.db.engine import autocommit
 from payout_core.db.tables import payouts
 from payout_core.db.transitions import transition
 from payout_core.domain.failures import failure_message
 from payout_core.domain.status import PayoutStatus
 from payout_core.metrics import ProcessorMetrics
 from payout_processor.provider import SimulatedProvider
-from payout_processor.statements import finish_processing, start_processing
+from payout_processor.statements import ProcessingStatements
 
 PROCESSED = "processed"
 FAILED = "failed"
@@ -42,13 +41,13 @@ class PayoutProcessor:
         self._engine = engine
         self._provider = provider
         self._metrics = metrics
+        self._statements = ProcessingStatements(engine)
 
     def _count_transition(self, from_status: PayoutStatus, to_status: PayoutStatus) -> None:
         self._metrics.transitions.labels(**{"from": from_status.value, "to": to_status.value}).inc()
 
     async def process(self, payout_id: uuid.UUID, request_id: str | None) -> Outcome:
-        async with autocommit(self._engine) as conn:
-            target = await start_processing(conn, payout_id, request_id)
+        target = await self._statements.start(payout_id, request_id)
         if target is None:
             return Outcome(UNKNOWN)
         if target.started:
@@ -73,16 +72,14 @@ class PayoutProcessor:
     ) -> Outcome:
         """Record the terminal status; a no-op (skipped) when another worker already did."""
         target = PayoutStatus.FAILED if failure_code else PayoutStatus.PROCESSED
-        async with autocommit(self._engine) as conn:
-            finished_created_at = await finish_processing(
-                conn,
-                payout_id,
-                target,
-                failure_code=failure_code,
-                failure_message=failure_message(failure_code) if failure_code else None,
-                reason=failure_code or "provider_succeeded",
-                request_id=request_id,
-            )
+        finished_created_at = await self._statements.finish(
+            payout_id,
+            target,
+            failure_code=failure_code,
+            failure_message=failure_message(failure_code) if failure_code else None,
+            reason=failure_code or "provider_succeeded",
+            request_id=request_id,
+        )
         if finished_created_at is None:
             return Outcome(SKIPPED)
         self._count_transition(PayoutStatus.PROCESSING, target)

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payout_core.db.engine import autocommit
 from payout_core.db.tables import provider_ledger
 from payout_core.logging import get_logger
+from payout_processor.batching import Batcher
 
 log = get_logger(__name__)
 
@@ -37,12 +39,15 @@ SUCCEEDED = "succeeded"
 FAILED = "failed"
 
 
-# One call in one statement (a reference's row serializes concurrent calls): the first result
-# recorded stands; "existed" tells a repeated call from the first.
+# Calls in one statement (a reference's row serializes concurrent calls): the first result
+# recorded for a reference stands; "existed" tells a repeated call from the first.
 _RECORD = sa.text("""
 INSERT INTO provider_ledger AS ledger (reference, calls, outcome, failure_code, amount,
     currency, account_last4, executed_at)
-VALUES (:reference, 1, :outcome, :failure_code, :amount, :currency, :account_last4, now())
+SELECT reference, 1, outcome, failure_code, amount, currency, account_last4, now()
+FROM unnest(:references, :outcomes, :failure_codes, :amounts, :currencies, :accounts_last4)
+    AS call(reference, outcome, failure_code, amount, currency, account_last4)
+ORDER BY reference
 ON CONFLICT (reference) DO UPDATE SET
     calls = ledger.calls + 1,
     outcome = coalesce(ledger.outcome, excluded.outcome),
@@ -53,15 +58,23 @@ ON CONFLICT (reference) DO UPDATE SET
     account_last4 = coalesce(ledger.account_last4, excluded.account_last4),
     executed_at = CASE WHEN ledger.outcome IS NULL THEN excluded.executed_at
         ELSE ledger.executed_at END
-RETURNING outcome, failure_code, xmax <> 0 AS existed
+RETURNING reference, outcome, failure_code, xmax <> 0 AS existed
 """).bindparams(
-    sa.bindparam("reference", type_=sa.Text),
-    sa.bindparam("outcome", type_=sa.Text),
-    sa.bindparam("failure_code", type_=sa.Text),
-    sa.bindparam("amount", type_=sa.Numeric(22, 4)),
-    sa.bindparam("currency", type_=sa.Text),
-    sa.bindparam("account_last4", type_=sa.Text),
+    sa.bindparam("amounts", type_=ARRAY(sa.Numeric(22, 4))),
+    *(
+        sa.bindparam(name, type_=ARRAY(sa.Text))
+        for name in ("references", "outcomes", "failure_codes", "currencies", "accounts_last4")
+    ),
 )
+
+
+@dataclass(frozen=True)
+class _Call:
+    reference: str
+    decided: ProviderResult
+    amount: Decimal
+    currency: str
+    account_last4: str
 
 
 class ProviderTimeout(Exception):
@@ -92,6 +105,9 @@ class SimulatedProvider:
         self._delay = delay_ms / 1000
         self._failure_rate = failure_rate
         self._rng = rng or random.Random()
+        self._records: Batcher[_Call, ProviderResult] = Batcher(
+            self._record_all, lambda call: call.reference
+        )
 
     def _decide(self, account: str) -> ProviderResult:
         if account in FAILING_ACCOUNTS:
@@ -152,20 +168,27 @@ class SimulatedProvider:
     async def _record(
         self, reference: str, amount: Decimal, currency: str, account: str
     ) -> ProviderResult:
-        """The common call in one statement: the first call's decision is recorded, a later
-        call counts itself and gets the recorded result back."""
-        decided = self._decide(account)
+        """The common call: the first call's decision is recorded, a later call counts itself
+        and gets the recorded result back. Concurrent calls share one statement."""
+        call = _Call(reference, self._decide(account), amount, currency, account[-4:])
+        return await self._records.submit(call)
+
+    async def _record_all(self, calls: Sequence[_Call]) -> list[ProviderResult]:
         params = {
-            "reference": reference,
-            "outcome": decided.outcome,
-            "failure_code": decided.failure_code,
-            "amount": amount,
-            "currency": currency,
-            "account_last4": account[-4:],
+            "references": [c.reference for c in calls],
+            "outcomes": [c.decided.outcome for c in calls],
+            "failure_codes": [c.decided.failure_code for c in calls],
+            "amounts": [c.amount for c in calls],
+            "currencies": [c.currency for c in calls],
+            "accounts_last4": [c.account_last4 for c in calls],
         }
         async with autocommit(self._engine) as conn:
-            row = (await conn.execute(_RECORD, params)).one()
-        return ProviderResult(row.outcome, row.failure_code, replayed=row.existed)
+            rows = (await conn.execute(_RECORD, params)).all()
+        results = {
+            row.reference: ProviderResult(row.outcome, row.failure_code, replayed=row.existed)
+            for row in rows
+        }
+        return [results[c.reference] for c in calls]
 
     async def void(self, reference: str, failure_code: str) -> ProviderResult:
         """Close the reference: a reference with no result yet gets a failure and can never

@@ -1,28 +1,35 @@
-"""The processor's two status changes, each one statement: the conditional UPDATE and its
-history row together (as payout_core.db.transitions does in two), so one round trip and one
-commit on an autocommit connection. These run once or twice per payout: the hot path."""
+"""The processor's two status changes as set-based statements: the conditional UPDATE and its
+history rows together (as payout_core.db.transitions does for one payout in two), for every
+payout of a batch (see batching.py), in one round trip and one commit."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from payout_core.db.engine import autocommit
 from payout_core.domain.status import PayoutStatus
+from payout_processor.batching import Batcher
 
-# Lock the payout, move it pending -> processing if it is pending and not deleted, and return
-# what processing needs. `target` is read (and locked) before `started` updates the row.
+# Lock the payouts (in id order: two batches never wait on each other in a cycle), move those
+# pending and not deleted to processing, and return what processing needs. `target` is read
+# and locked before `started` updates the rows.
 _START = (
     sa.text("""
-WITH target AS (
-    SELECT id, status, deleted_at, amount, currency, recipient_details, created_at
-    FROM payouts WHERE id = :id FOR UPDATE
+WITH input AS (
+    SELECT * FROM unnest(:ids, :request_ids) AS i(id, request_id)
+), target AS (
+    SELECT p.id, p.status, p.deleted_at, p.amount, p.currency, p.recipient_details,
+        p.created_at
+    FROM payouts p JOIN input USING (id) ORDER BY p.id FOR UPDATE OF p
 ), started AS (
     UPDATE payouts SET status = 'processing', updated_at = now(), version = payouts.version + 1
     FROM target
@@ -30,13 +37,14 @@ WITH target AS (
     RETURNING payouts.id
 ), event AS (
     INSERT INTO payout_events (payout_id, from_status, to_status, reason, request_id)
-    SELECT id, 'pending', 'processing', 'processing_started', :request_id FROM started
+    SELECT id, 'pending', 'processing', 'processing_started', input.request_id
+    FROM started JOIN input USING (id)
 )
-SELECT target.*, EXISTS (SELECT 1 FROM started) AS started FROM target
+SELECT target.*, target.id IN (SELECT id FROM started) AS started FROM target
 """)
     .bindparams(
-        sa.bindparam("id", type_=sa.Uuid),
-        sa.bindparam("request_id", type_=sa.Text),
+        sa.bindparam("ids", type_=ARRAY(sa.Uuid)),
+        sa.bindparam("request_ids", type_=ARRAY(sa.Text)),
     )
     .columns(
         sa.column("id", sa.Uuid),
@@ -50,38 +58,48 @@ SELECT target.*, EXISTS (SELECT 1 FROM started) AS started FROM target
     )
 )
 
-# processing -> processed | failed, only if still processing; the payout's created_at.
+# processing -> processed | failed, for those still processing; their created_at.
 _FINISH = (
     sa.text("""
-WITH finished AS (
-    UPDATE payouts SET status = :to_status, failure_code = :failure_code,
-        failure_message = :failure_message, processed_at = now(), updated_at = now(),
-        version = version + 1
-    WHERE id = :id AND status = 'processing'
-    RETURNING id, created_at
+WITH input AS (
+    SELECT * FROM unnest(:ids, :to_statuses, :failure_codes, :failure_messages, :reasons,
+        :request_ids) AS i(id, to_status, failure_code, failure_message, reason, request_id)
+), finished AS (
+    UPDATE payouts SET status = input.to_status, failure_code = input.failure_code,
+        failure_message = input.failure_message, processed_at = now(), updated_at = now(),
+        version = payouts.version + 1
+    FROM input
+    WHERE payouts.id = input.id AND payouts.status = 'processing'
+    RETURNING payouts.id, payouts.created_at
 ), event AS (
     INSERT INTO payout_events (payout_id, from_status, to_status, reason, request_id)
-    SELECT id, 'processing', :to_status, :reason, :request_id FROM finished
+    SELECT id, 'processing', input.to_status, input.reason, input.request_id
+    FROM finished JOIN input USING (id)
 )
-SELECT created_at FROM finished
+SELECT id, created_at FROM finished
 """)
     .bindparams(
-        sa.bindparam("id", type_=sa.Uuid),
-        sa.bindparam("to_status", type_=sa.Text),
-        sa.bindparam("failure_code", type_=sa.Text),
-        sa.bindparam("failure_message", type_=sa.Text),
-        sa.bindparam("reason", type_=sa.Text),
-        sa.bindparam("request_id", type_=sa.Text),
+        sa.bindparam("ids", type_=ARRAY(sa.Uuid)),
+        *(
+            sa.bindparam(name, type_=ARRAY(sa.Text))
+            for name in (
+                "to_statuses",
+                "failure_codes",
+                "failure_messages",
+                "reasons",
+                "request_ids",
+            )
+        ),
     )
-    .columns(sa.column("created_at", sa.DateTime(timezone=True)))
+    .columns(sa.column("id", sa.Uuid), sa.column("created_at", sa.DateTime(timezone=True)))
 )
 
 
 @dataclass(frozen=True)
 class Target:
-    """A payout as processing sees it, after start_processing."""
+    """A payout as processing sees it, after start()."""
 
-    status: PayoutStatus
+    status: PayoutStatus  # as found, before this call moved it
     deleted: bool
     started: bool  # this call moved it pending -> processing
     amount: Decimal
@@ -90,41 +108,82 @@ class Target:
     created_at: datetime
 
 
-async def start_processing(
-    conn: AsyncConnection, payout_id: uuid.UUID, request_id: str | None
-) -> Target | None:
-    """None for an unknown payout. `status` is the one found, before this call moved it."""
-    row: Any = (await conn.execute(_START, {"id": payout_id, "request_id": request_id})).first()
-    if row is None:
-        return None
-    return Target(
-        status=PayoutStatus(row.status),
-        deleted=row.deleted_at is not None,
-        started=row.started,
-        amount=row.amount,
-        currency=row.currency,
-        account=row.recipient_details["account"],
-        created_at=row.created_at,
-    )
+@dataclass(frozen=True)
+class _Start:
+    payout_id: uuid.UUID
+    request_id: str | None
 
 
-async def finish_processing(
-    conn: AsyncConnection,
-    payout_id: uuid.UUID,
-    to_status: PayoutStatus,
-    *,
-    failure_code: str | None,
-    failure_message: str | None,
-    reason: str,
-    request_id: str | None,
-) -> datetime | None:
-    """The payout's created_at if this call finished it; None if it was not processing."""
-    params = {
-        "id": payout_id,
-        "to_status": to_status.value,
-        "failure_code": failure_code,
-        "failure_message": failure_message,
-        "reason": reason,
-        "request_id": request_id,
-    }
-    return (await conn.execute(_FINISH, params)).scalar()
+@dataclass(frozen=True)
+class _Finish:
+    payout_id: uuid.UUID
+    to_status: PayoutStatus
+    failure_code: str | None
+    failure_message: str | None
+    reason: str
+    request_id: str | None
+
+
+def _payout_id(call: _Start | _Finish) -> uuid.UUID:
+    return call.payout_id
+
+
+class ProcessingStatements:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._starts: Batcher[_Start, Target | None] = Batcher(self._start_all, _payout_id)
+        self._finishes: Batcher[_Finish, datetime | None] = Batcher(self._finish_all, _payout_id)
+
+    async def start(self, payout_id: uuid.UUID, request_id: str | None) -> Target | None:
+        """pending -> processing if it still is; None for an unknown payout."""
+        return await self._starts.submit(_Start(payout_id, request_id))
+
+    async def finish(
+        self,
+        payout_id: uuid.UUID,
+        to_status: PayoutStatus,
+        *,
+        failure_code: str | None,
+        failure_message: str | None,
+        reason: str,
+        request_id: str | None,
+    ) -> datetime | None:
+        """processing -> to_status; the payout's created_at, or None if it was not processing."""
+        return await self._finishes.submit(
+            _Finish(payout_id, to_status, failure_code, failure_message, reason, request_id)
+        )
+
+    async def _start_all(self, calls: Sequence[_Start]) -> list[Target | None]:
+        params = {
+            "ids": [c.payout_id for c in calls],
+            "request_ids": [c.request_id for c in calls],
+        }
+        async with autocommit(self._engine) as conn:
+            rows: Any = (await conn.execute(_START, params)).all()
+        found = {
+            row.id: Target(
+                status=PayoutStatus(row.status),
+                deleted=row.deleted_at is not None,
+                started=row.started,
+                amount=row.amount,
+                currency=row.currency,
+                account=row.recipient_details["account"],
+                created_at=row.created_at,
+            )
+            for row in rows
+        }
+        return [found.get(c.payout_id) for c in calls]
+
+    async def _finish_all(self, calls: Sequence[_Finish]) -> list[datetime | None]:
+        params = {
+            "ids": [c.payout_id for c in calls],
+            "to_statuses": [c.to_status.value for c in calls],
+            "failure_codes": [c.failure_code for c in calls],
+            "failure_messages": [c.failure_message for c in calls],
+            "reasons": [c.reason for c in calls],
+            "request_ids": [c.request_id for c in calls],
+        }
+        async with autocommit(self._engine) as conn:
+            rows: Any = (await conn.execute(_FINISH, params)).all()
+        finished = {row.id: row.created_at for row in rows}
+        return [finished.get(c.payout_id) for c in calls]
