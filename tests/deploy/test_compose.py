@@ -146,6 +146,10 @@ def test_application_containers_are_hardened_like_in_kubernetes() -> None:
         assert "user" not in service, "the image's non-root USER applies"
 
 
+# Tuning knobs with a sane default in the code that compose may leave out.
+TUNING_KNOBS = {"OUTBOX_POLL_INTERVAL_MS", "DB_POOL_SIZE", "API_WORKERS", "API_KEY_CACHE_TTL_S"}
+
+
 def test_same_environment_variables_as_the_chart(rendered: Any) -> None:
     manifests: Manifests = rendered("ci/secrets-values.yaml")
     chart_names = set(manifests.get("ConfigMap", "payout-service")["data"])
@@ -156,8 +160,7 @@ def test_same_environment_variables_as_the_chart(rendered: Any) -> None:
     for name in APP_SERVICES:
         compose_names = set(services[name]["environment"])
         missing = chart_names - compose_names
-        # Tuning knobs with a sane default in the code may be left out of compose.
-        assert missing <= {"OUTBOX_POLL_INTERVAL_MS", "DB_POOL_SIZE"}, (name, missing)
+        assert missing <= TUNING_KNOBS, (name, missing)
         assert compose_names <= chart_names, (name, compose_names - chart_names)
 
 
