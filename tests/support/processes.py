@@ -99,21 +99,20 @@ class Service:
             return ""
 
 
-def api_service(env: dict[str, str], log_dir: Path, name: str = "api") -> Service:
+def _service(script: str, port_variable: str, env: dict[str, str], log_path: Path) -> Service:
+    """A console script listening on a free loopback port given through port_variable."""
     port = free_port()
     return Service(
-        [str(BIN / "payout-api")],
-        {**env, "API_HOST": "127.0.0.1", "API_PORT": str(port)},
-        log_dir / f"{name}.log",
+        [str(BIN / script)],
+        {**env, "API_HOST": "127.0.0.1", port_variable: str(port)},
+        log_path,
         port,
     )
+
+
+def api_service(env: dict[str, str], log_dir: Path, name: str = "api") -> Service:
+    return _service("payout-api", "API_PORT", env, log_dir / f"{name}.log")
 
 
 def processor_service(env: dict[str, str], log_dir: Path, name: str = "processor") -> Service:
-    port = free_port()
-    return Service(
-        [str(BIN / "payout-processor")],
-        {**env, "API_HOST": "127.0.0.1", "PROCESSOR_HTTP_PORT": str(port)},
-        log_dir / f"{name}.log",
-        port,
-    )
+    return _service("payout-processor", "PROCESSOR_HTTP_PORT", env, log_dir / f"{name}.log")
