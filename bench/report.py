@@ -149,7 +149,8 @@ def table(results: dict[str, Any]) -> str:
                 (
                     f"{service}: {label}",
                     f"{usage['cpu_s']:.1f} CPU s",
-                    f"peak RSS {usage['peak_rss_mb']:.0f} MB ({usage['processes']} proc.)",
+                    f"peak RSS {usage['peak_rss_mb']:.0f} MB, PSS {usage['peak_pss_mb']:.0f} MB"
+                    f" ({usage['processes']} proc.)",
                     "",
                     "-",
                     "-",

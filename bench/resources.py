@@ -1,7 +1,8 @@
 """CPU seconds and peak RSS of each service, per phase of the bench.
 
-A service is its process and any children (API workers): RSS is summed over them, and the
-largest single process is kept too. Sampled every SAMPLE_EVERY_S in the background.
+A service is its process and any children (API workers): RSS is summed over them (pages that
+forked workers share count once per process), PSS too (shared pages split between them: what
+the service really costs), and the largest single RSS is kept. Sampled every SAMPLE_EVERY_S.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ MB = 1024 * 1024
 class Usage:
     cpu_s: float
     peak_rss_mb: float
+    peak_pss_mb: float
     peak_process_rss_mb: float
     processes: int
 
@@ -41,11 +43,13 @@ def _cpu_s(procs: list[psutil.Process]) -> float:
     return total
 
 
-def _rss(procs: list[psutil.Process]) -> list[int]:
+def _memory(procs: list[psutil.Process]) -> list[tuple[int, int]]:
+    """(RSS, PSS) of each process."""
     sizes = []
     for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            sizes.append(proc.memory_info().rss)
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            info = proc.memory_full_info()
+            sizes.append((info.rss, info.pss))
     return sizes
 
 
@@ -56,6 +60,7 @@ class ResourceSampler:
         self._pids = pids
         self._cpu_start: dict[str, float] = {}
         self._peak_total: dict[str, int] = {}
+        self._peak_pss: dict[str, int] = {}
         self._peak_one: dict[str, int] = {}
         self._count: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
@@ -63,6 +68,7 @@ class ResourceSampler:
     def begin(self) -> None:
         self._cpu_start = {name: _cpu_s(_tree(pid)) for name, pid in self._pids.items()}
         self._peak_total = dict.fromkeys(self._pids, 0)
+        self._peak_pss = dict.fromkeys(self._pids, 0)
         self._peak_one = dict.fromkeys(self._pids, 0)
         self._count = dict.fromkeys(self._pids, 0)
         self._sample_once()
@@ -78,6 +84,7 @@ class ResourceSampler:
             name: Usage(
                 cpu_s=round(_cpu_s(_tree(pid)) - self._cpu_start[name], 2),
                 peak_rss_mb=round(self._peak_total[name] / MB, 1),
+                peak_pss_mb=round(self._peak_pss[name] / MB, 1),
                 peak_process_rss_mb=round(self._peak_one[name] / MB, 1),
                 processes=self._count[name],
             )
@@ -86,11 +93,13 @@ class ResourceSampler:
 
     def _sample_once(self) -> None:
         for name, pid in self._pids.items():
-            sizes = _rss(_tree(pid))
+            sizes = _memory(_tree(pid))
             if not sizes:
                 continue
-            self._peak_total[name] = max(self._peak_total[name], sum(sizes))
-            self._peak_one[name] = max(self._peak_one[name], max(sizes))
+            rss = [r for r, _ in sizes]
+            self._peak_total[name] = max(self._peak_total[name], sum(rss))
+            self._peak_pss[name] = max(self._peak_pss[name], sum(p for _, p in sizes))
+            self._peak_one[name] = max(self._peak_one[name], max(rss))
             self._count[name] = max(self._count[name], len(sizes))
 
     async def _sample_forever(self) -> None:
