@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 # A connection back in the pool for less than this is known good and is not pinged again.
 PING_WHEN_IDLE_S = 1.0
+# A first-come-first-served gate per engine in front of its pool, for autocommit().
+_GATES: weakref.WeakKeyDictionary[Engine, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
 def async_url(database_url: str) -> str:
@@ -43,6 +48,7 @@ def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
         connect_args={"timeout": 5, "command_timeout": 30},
     )
     _ping_idle_connections(engine)
+    _GATES[engine.sync_engine] = asyncio.Semaphore(pool_size)
     return engine
 
 
@@ -78,7 +84,12 @@ async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
     One round trip per statement instead of BEGIN, statement, COMMIT: for reads, and for
     writes that are a single statement.
+
+    Callers queue for it in order: the pool's own wait (an asyncio.Queue) lets a newcomer take
+    a returned connection before the waiter woken for it, and on a saturated process a waiter
+    could starve until pool_timeout (a 503). A semaphore of the pool's size is fair (FIFO).
     """
-    async with engine.connect() as conn:
+    gate = _GATES.get(engine.sync_engine)
+    async with gate or contextlib.nullcontext(), engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
