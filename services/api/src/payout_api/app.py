@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from sqlalchemy.exc import IntegrityError
 
 from payout_api.adapters.outbox_relay import OutboxRelay
 from payout_api.key_cache import KeyCache
@@ -44,6 +45,10 @@ async def _ensure_bootstrap_client(app: web.Application, key: str) -> None:
             return
         except (OSError, TimeoutError) as exc:  # database not up yet: keep trying
             log.warning("bootstrap_client_waiting_for_database", error=str(exc)[:200])
+        except IntegrityError:
+            # Another API process (a replica, a worker) inserted it at the same moment, on a
+            # fresh database: the next attempt finds it and updates it.
+            log.info("bootstrap_client_raced")
         except Exception as exc:
             if "connect" not in str(exc).lower():
                 raise
