@@ -36,15 +36,37 @@ async def record(pid: int, seconds: float, output: Path) -> asyncio.subprocess.P
     )
 
 
+# Where a sample's CPU went, by the first of these found anywhere on its stack. Stacks under
+# SQLAlchemy's greenlets often reach py-spy without their root, so layers are told by the
+# frames they contain, not by their callers.
+LAYERS = (
+    ("database client (SQLAlchemy + asyncpg)", re.compile(r"sqlalchemy|asyncpg")),
+    ("RabbitMQ client (aiormq, aio-pika)", re.compile(r"aiormq|aio_pika|pamqp")),
+    ("validation (marshmallow)", re.compile(r"marshmallow")),
+    ("logging (structlog)", re.compile(r"structlog|payout_core/logging")),
+    ("metrics (prometheus_client)", re.compile(r"prometheus_client")),
+    ("aiohttp and the request path's own code", re.compile(r"aiohttp")),
+    ("other Python", re.compile(r"\(")),
+)
+NATIVE = "event loop and native code (no Python frame)"
+
+
 def _frames(stack: str) -> list[str]:
-    # "process 12:cmd;thread (0x7f..);func (file.py:42);..." -> ["func (file.py)", ...]
-    return [_LINE_NUMBER.sub(")", frame) for frame in stack.split(";")[2:]]
+    # 'process 12:"cmd";func (file.py:42);...' -> ["func (file.py)", ...]
+    return [_LINE_NUMBER.sub(")", frame) for frame in stack.split(";")[1:]]
+
+
+def _layer(frames: list[str]) -> str:
+    text = ";".join(frames)
+    return next((name for name, pattern in LAYERS if pattern.search(text)), NATIVE)
 
 
 def summarize(raw: Path, top: int = 20) -> str:
-    """The functions holding the most samples: on-CPU themselves, and anywhere on the stack."""
+    """Where the samples fall: by layer, then the functions on-CPU themselves and anywhere
+    on the stack."""
     own: Counter[str] = Counter()
     anywhere: Counter[str] = Counter()
+    layers: Counter[str] = Counter()
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -52,15 +74,18 @@ def summarize(raw: Path, top: int = 20) -> str:
             continue
         count = int(count_text)
         frames = _frames(stack)
+        total += count
+        layers[_layer(frames)] += count
         if not frames:
             continue
-        total += count
         own[frames[-1]] += count
         for frame in set(frames):
             anywhere[frame] += count
     if not total:
         return "no samples"
-    lines = [f"{total} samples", "", "self time:"]
+    lines = [f"{total} samples", "", "by layer:"]
+    lines += [f"  {n / total:6.1%}  {layer}" for layer, n in layers.most_common()]
+    lines += ["", "self time:"]
     lines += [f"  {n / total:6.1%}  {frame}" for frame, n in own.most_common(top)]
     lines += ["", "inclusive time:"]
     lines += [f"  {n / total:6.1%}  {frame}" for frame, n in anywhere.most_common(top)]
