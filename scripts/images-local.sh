@@ -22,6 +22,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=lib/apt-install.sh
+. scripts/lib/apt-install.sh
 
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$ROOT/deploy/podman/containers.conf}"
 CACHE="${IMAGES_CACHE_DIR:-$ROOT/.cache/images-local}"
@@ -72,13 +74,7 @@ install_tools() {
     [ "$(id -u)" -eq 0 ] || cannot_build_here "${missing[*]} missing and not root to install them"
     command -v apt-get >/dev/null || cannot_build_here "${missing[*]} missing and no apt-get"
     log "installing ${missing[*]}"
-    local apt=(apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
-    # Refresh the package lists only when they do not know the packages yet.
-    if apt-cache policy "${missing[@]}" | grep -q 'Candidate: (none)'; then
-        quietly apt-update "${apt[@]}" update
-    fi
-    quietly apt-install env DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y \
-        --no-install-recommends "${missing[@]}" \
+    quietly apt-install apt_install "${missing[@]}" \
         || cannot_build_here "apt-get install ${missing[*]} failed"
 }
 

@@ -10,19 +10,10 @@ if command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1;
     exit 0
 fi
 
+# shellcheck source=lib/apt-install.sh
+. "$(dirname "$0")/lib/apt-install.sh"
 SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        SUDO="sudo"
-    else
-        echo "install-prometheus: promtool is missing and we are not root (no sudo)" >&2
-        exit 1
-    fi
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-# Wait for a concurrent apt/dpkg (another install script) instead of failing.
-APT_OPTS=(-o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # Keep the package's maintainer scripts from starting the service: if the machine
 # has no policy-rc.d, put a temporary one in place (101 = action forbidden).
@@ -40,11 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# apt-get update only when the package lists do not know the package yet.
-if ! apt-cache policy prometheus 2>/dev/null | grep -qE 'Candidate: [0-9]'; then
-    $SUDO apt-get "${APT_OPTS[@]}" update -qq
-fi
-$SUDO apt-get "${APT_OPTS[@]}" install -y -qq --no-install-recommends prometheus >/dev/null
+apt_install prometheus
 
 # Belt and braces: if a server from the package is listening on :9090 anyway, stop it.
 if command -v ss >/dev/null 2>&1; then

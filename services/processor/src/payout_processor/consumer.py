@@ -58,10 +58,6 @@ class PayoutConsumer:
         self._idle = asyncio.Event()
         self._idle.set()
 
-    @property
-    def consuming(self) -> bool:
-        return self._tag is not None
-
     async def start(self) -> None:
         await self._broker.wait_ready()
         channel = await self._broker.connection.channel(publisher_confirms=False)

@@ -87,10 +87,6 @@ class ProviderResult:
     failure_code: str | None = None
     replayed: bool = False
 
-    @property
-    def succeeded(self) -> bool:
-        return self.outcome == SUCCEEDED
-
 
 class SimulatedProvider:
     def __init__(
