@@ -20,8 +20,7 @@ async def walk(api, auth, url):
     while url:
         data = await (await api.get(url, headers=auth)).json()
         seen += [p["id"] for p in data["results"]]
-        url = data["next"] and data["next"].split("://", 1)[1].split("/", 1)[1]
-        url = url and "/" + url
+        url = data["next"]  # relative: no PUBLIC_BASE_URL in the tests' settings
         pages += 1
     return seen, pages
 
@@ -36,13 +35,11 @@ async def test_pagination_is_stable_while_payouts_arrive(api, auth):
     ids = await make(api, auth, 6)
     first = await (await api.get("/api/payouts/?limit=3", headers=auth)).json()
     await make(api, auth, 4)  # newer payouts must not shift the next page
-    nxt = "/" + first["next"].split("://", 1)[1].split("/", 1)[1]
-    second = await (await api.get(nxt, headers=auth)).json()
+    second = await (await api.get(first["next"], headers=auth)).json()
     got = [p["id"] for p in first["results"] + second["results"]]
     assert got == ids[::-1]
     # and previous goes back to exactly the first page
-    prev = "/" + second["previous"].split("://", 1)[1].split("/", 1)[1]
-    back = await (await api.get(prev, headers=auth)).json()
+    back = await (await api.get(second["previous"], headers=auth)).json()
     assert [p["id"] for p in back["results"]] == [p["id"] for p in first["results"]]
 
 

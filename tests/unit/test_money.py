@@ -97,3 +97,31 @@ def test_currency_table():
     for code in ("usd", "US", "XXX", "ABC", "XAU", "XTS", ""):
         assert not is_active_currency(code)
     assert all(len(c) == 3 and c.isupper() for c in MINOR_UNITS)
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        "1e999999999",
+        "1E+999999999",
+        "123456789e999999990",
+        "9" * 40,
+        "1e18",
+        "0.1e20",
+    ],
+)
+def test_huge_amounts_are_refused_by_their_exponent(amount):
+    with pytest.raises(MoneyError, match="18 significant"):
+        check_amount(Decimal(amount), "USD")
+
+
+@pytest.mark.parametrize("amount", ["1e-999999999", "1.000"])
+def test_tiny_exponents_are_refused_by_their_places(amount):
+    with pytest.raises(MoneyError, match="2 decimal"):
+        check_amount(Decimal(amount), "USD")
+
+
+@pytest.mark.parametrize("raw", ["1.00\n1", "1" * 65, "1.00\x00"])
+def test_parse_amount_refuses_long_or_multiline_text(raw):
+    with pytest.raises(MoneyError):
+        parse_amount(raw)

@@ -18,10 +18,11 @@ from marshmallow import (
     validates_schema,
 )
 
-from payout_core.domain.bank import account_error, is_bic, normalize_account
+from payout_core.domain.bank import account_error, bic_error, normalize_account
 from payout_core.domain.currencies import MINOR_UNITS, is_active_currency
 from payout_core.domain.money import MoneyError, check_amount, parse_amount
 from payout_core.domain.status import PayoutStatus
+from payout_core.domain.text import text_error
 
 MAX_METADATA_KEYS = 50
 MAX_METADATA_KEY_LEN = 40
@@ -62,9 +63,25 @@ class Account(fields.String):
 class Bic(fields.String):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         raw = super()._deserialize(value, attr, data, **kwargs)
-        if not is_bic(raw):
-            raise ValidationError("Must be a BIC of 8 or 11 upper-case letters and digits.")
+        error = bic_error(raw)
+        if error:
+            raise ValidationError(error)
         return raw
+
+
+class FreeText(fields.String):
+    """Text people write: no control characters or bidi overrides; a name is never blank."""
+
+    def __init__(self, *, blank_ok: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.blank_ok = blank_ok
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        error = text_error(text, blank_ok=self.blank_ok)
+        if error:
+            raise ValidationError(error)
+        return text
 
 
 class Metadata(fields.Dict):
@@ -77,10 +94,14 @@ class Metadata(fields.Dict):
         for key, item in value.items():
             if not 1 <= len(key) <= MAX_METADATA_KEY_LEN:
                 errors.append(f"Key {key[:50]!r} must be 1 to {MAX_METADATA_KEY_LEN} characters.")
+            elif text_error(key):
+                errors.append(f"Key {key!r}: {text_error(key)}")
             if not isinstance(item, str):
                 errors.append(f"Value of {key[:50]!r} must be a string.")
             elif len(item) > MAX_METADATA_VALUE_LEN:
                 errors.append(f"Value of {key[:50]!r} must be at most 500 characters.")
+            elif text_error(item):
+                errors.append(f"Value of {key[:50]!r}: {text_error(item)}")
         if errors:
             raise ValidationError(errors)
         return dict(value)
@@ -101,13 +122,6 @@ class UtcDateTime(fields.AwareDateTime):
             raise ValidationError("Out of range.") from None
 
 
-class ReadOnly(fields.Raw):
-    """A field the server sets; a client that sends it gets a clear 422."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        raise ValidationError("Read-only field.")
-
-
 class RecipientDetailsSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -119,10 +133,14 @@ class RecipientDetailsSchema(Schema):
             "example": "DE89370400440532013000",
         },
     )
-    name = fields.String(
+    name = FreeText(
         required=True,
+        blank_ok=False,
         validate=validate.Length(min=1, max=140),
-        metadata={"example": "Jane Doe"},
+        metadata={
+            "description": "The account holder's name: not blank, no control characters.",
+            "example": "Jane Doe",
+        },
     )
     bank_code = Bic(
         load_default=None,
@@ -131,14 +149,38 @@ class RecipientDetailsSchema(Schema):
     )
 
 
-class _ReadOnlyFields(Schema):
-    id = ReadOnly(metadata={"description": "Read-only."})
-    failure_code = ReadOnly()
-    failure_message = ReadOnly()
-    created_at = ReadOnly()
-    updated_at = ReadOnly()
-    processed_at = ReadOnly()
-    version = ReadOnly()
+class _RequestBody(Schema):
+    """A request body: unknown fields are refused, and a field of the payout that the server
+    sets (id, status, version, timestamps, ...) gets a clear "Read-only field." beside the
+    body's other errors. The server-set fields are not declared here, so the OpenAPI request
+    models hold exactly what a client may send."""
+
+    class Meta:
+        unknown = RAISE
+
+    def load(
+        self,
+        data: Any,
+        *,
+        many: bool | None = None,
+        partial: bool | None = None,
+        unknown: str | None = None,
+    ) -> Any:
+        read_only = {}
+        if isinstance(data, dict):
+            read_only = {
+                k: ["Read-only field."]
+                for k in data
+                if k in SERVER_SET_FIELDS and k not in self.fields
+            }
+        options = {"many": many, "partial": partial, "unknown": unknown}
+        if not read_only:
+            return super().load(data, **options)
+        try:
+            super().load({k: v for k, v in data.items() if k not in read_only}, **options)
+        except ValidationError as exc:
+            raise ValidationError({**exc.normalized_messages(), **read_only}) from None
+        raise ValidationError(read_only)
 
 
 def check_amount_for_currency(data: dict[str, Any]) -> None:
@@ -151,11 +193,8 @@ def check_amount_for_currency(data: dict[str, Any]) -> None:
         raise ValidationError({"amount": [str(exc)]}) from None
 
 
-class PayoutCreateSchema(_ReadOnlyFields):
+class PayoutCreateSchema(_RequestBody):
     """Body of POST /api/payouts/."""
-
-    class Meta:
-        unknown = RAISE
 
     amount = Amount(
         required=True,
@@ -176,7 +215,7 @@ class PayoutCreateSchema(_ReadOnlyFields):
         },
     )
     recipient_details = fields.Nested(RecipientDetailsSchema, required=True)
-    description = fields.String(load_default="", validate=validate.Length(max=1000))
+    description = FreeText(load_default="", validate=validate.Length(max=1000))
     metadata = Metadata(
         load_default=dict,
         metadata={
@@ -184,27 +223,27 @@ class PayoutCreateSchema(_ReadOnlyFields):
             "example": {"order_id": "6735"},
         },
     )
-    status = ReadOnly()
 
     @validates_schema
     def _amount_fits_currency(self, data: dict[str, Any], **kwargs: Any) -> None:
         check_amount_for_currency(data)
 
 
-class PayoutUpdateSchema(_ReadOnlyFields):
+class PayoutUpdateSchema(_RequestBody):
     """Body of PATCH /api/payouts/{id}/: any subset of the editable fields, or a status."""
-
-    class Meta:
-        unknown = RAISE
 
     amount = Amount(metadata={"type": "string", "example": "120.00"})
     currency = Currency(metadata={"enum": sorted(MINOR_UNITS)})
     recipient_details = fields.Nested(RecipientDetailsSchema)
-    description = fields.String(validate=validate.Length(max=1000))
+    description = FreeText(validate=validate.Length(max=1000))
     metadata = Metadata()
     status = fields.String(
         validate=validate.OneOf(STATUSES),
-        metadata={"description": "Only `cancelled` may be requested, and only while pending."},
+        # Documented as the one value a client may ask for; another status is a 409.
+        metadata={
+            "description": "Only `cancelled` may be requested, and only while pending.",
+            "enum": ["cancelled"],
+        },
     )
 
     @validates_schema
@@ -239,6 +278,12 @@ class PayoutSchema(Schema):
     version = fields.Integer(required=True)
 
 
+# What a payout has that no client sends at creation: readOnly in the document.
+SERVER_SET_FIELDS = frozenset(PayoutSchema._declared_fields) - frozenset(
+    PayoutCreateSchema._declared_fields
+)
+
+
 class PayoutPageSchema(Schema):
     results = fields.List(fields.Nested(PayoutSchema), required=True)
     next = fields.Url(allow_none=True, required=True, relative=True)
@@ -268,7 +313,11 @@ class ListQuerySchema(Schema):
         metadata={"description": "Payouts per page.", "example": 20},
     )
     cursor = fields.String(
-        metadata={"description": "Opaque cursor: take it from `next` or `previous`."}
+        validate=validate.Length(min=1),
+        metadata={
+            "description": "Opaque cursor: take it from `next` or `previous`. Leave the "
+            "parameter out for the first page: an empty or altered cursor is a 400."
+        },
     )
     status = fields.List(
         fields.String(validate=validate.OneOf(STATUSES)),

@@ -83,6 +83,15 @@ def _text(_name: str, raw: str) -> str:
     return raw
 
 
+def _base_url(name: str, raw: str) -> str:
+    """A URL the API is reached at from outside (scheme, host, optional path prefix)."""
+    _url(name, raw, ("https", "http"))
+    parts = urlsplit(raw)
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError(f"{name} must be a plain base URL like https://host/prefix, got {raw!r}")
+    return raw.rstrip("/")
+
+
 def _secret(name: str, raw: str) -> str:
     if len(raw) < 16:
         raise ConfigError(f"{name} must be at least 16 characters")
@@ -104,6 +113,9 @@ class Settings:
     amqp_url: str = _env("AMQP_URL", _urls("amqp", "amqps"), "amqp://guest:guest@127.0.0.1:5672/")
     api_host: str = _env("API_HOST", _text, "0.0.0.0")
     api_port: int = _env("API_PORT", _ints(0, 65535), 8000)
+    # Where clients reach the API (links in responses); unset: links are relative. Never the
+    # request's Host header, which the client controls.
+    public_base_url: str | None = _env("PUBLIC_BASE_URL", _base_url, None)
     processor_http_port: int = _env("PROCESSOR_HTTP_PORT", _ints(0, 65535), 8001)
     api_bootstrap_key: str | None = _env("API_BOOTSTRAP_KEY", _secret, None)
     log_level: str = _env("LOG_LEVEL", _choices(LOG_LEVELS), "info")

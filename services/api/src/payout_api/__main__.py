@@ -4,9 +4,9 @@ or in API_WORKERS processes sharing the port."""
 from __future__ import annotations
 
 import uvloop
-from aiohttp import web
 
 from payout_api.app import create_app
+from payout_api.server import serve as serve_app
 from payout_api.workers import run_workers
 from payout_core.logging import configure_logging, get_logger
 from payout_core.settings import Settings, load_or_exit
@@ -15,15 +15,14 @@ from payout_core.settings import Settings, load_or_exit
 def serve(settings: Settings) -> None:
     log = get_logger("payout_api")
     log.info("api_starting", host=settings.api_host, port=settings.api_port)
-    web.run_app(
-        create_app(settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        shutdown_timeout=settings.shutdown_grace_s,
-        access_log=None,
-        print=None,
-        loop=uvloop.new_event_loop(),
-        reuse_port=settings.api_workers > 1,
+    uvloop.run(
+        serve_app(
+            create_app(settings),
+            host=settings.api_host,
+            port=settings.api_port,
+            shutdown_timeout=settings.shutdown_grace_s,
+            reuse_port=settings.api_workers > 1,
+        )
     )
     log.info("api_stopped")
 

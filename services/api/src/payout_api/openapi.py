@@ -27,6 +27,7 @@ from payout_api.openapi_examples import (
 )
 from payout_api.openapi_problems import (
     COMMON_PAYOUT_PROBLEMS,
+    COMMON_PROBLEMS,
     PROBLEMS,
     example_name,
     problem_example,
@@ -148,8 +149,8 @@ PARAMETERS: dict[str, dict[str, Any]] = {
 
 def _domain_field_properties(self: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any]:
     """JSON Schema for the custom fields of payout_core.schemas (apispec attribute function)."""
-    if isinstance(field, schemas.ReadOnly):
-        return {"readOnly": True, "description": "Set by the server; do not send it."}
+    if isinstance(field.parent, schemas.PayoutSchema) and field.name in schemas.SERVER_SET_FIELDS:
+        return {"readOnly": True}
     if isinstance(field, schemas.Amount):
         return {"type": "string", "pattern": AMOUNT_PATTERN}
     if isinstance(field, schemas.Account):
@@ -223,7 +224,6 @@ def _payout_paths() -> dict[str, dict[str, Any]]:
         ),
         "links": _links_to_payout("updatePayout", "deletePayout", if_match=True),
     }
-    update_body = {"schema": schemas.PayoutUpdateSchema}
     return {
         "/api/payouts/": {
             "get": _payout_operation(
@@ -265,6 +265,7 @@ def _payout_paths() -> dict[str, dict[str, Any]]:
                 },
                 (
                     "invalid-json",
+                    "duplicate-key",
                     "invalid-idempotency-key",
                     "idempotency-key-in-use",
                     "payload-too-large",
@@ -302,6 +303,7 @@ def _payout_paths() -> dict[str, dict[str, Any]]:
                 {"200": payout_response},
                 (
                     "invalid-json",
+                    "duplicate-key",
                     "not-found",
                     "invalid-transition",
                     "precondition-failed",
@@ -315,10 +317,9 @@ def _payout_paths() -> dict[str, dict[str, Any]]:
                     "required": True,
                     "content": {
                         JSON: {
-                            **update_body,
+                            "schema": schemas.PayoutUpdateSchema,
                             "examples": UPDATE_EXAMPLES,
                         },
-                        "application/merge-patch+json": update_body,
                     },
                 },
             ),
@@ -351,8 +352,15 @@ def _payout_paths() -> dict[str, dict[str, Any]]:
     }
 
 
-def _open_operation(tag: str, summary: str, responses: dict[str, Any], **extra: Any) -> dict:
+def _open_operation(
+    tag: str,
+    summary: str,
+    responses: dict[str, Any],
+    problems: tuple[str, ...] = (),
+    **extra: Any,
+) -> dict:
     """An operation that needs no API key."""
+    responses = {**responses, **problem_responses((*problems, *COMMON_PROBLEMS))}
     return {"tags": [tag], "summary": summary, "security": [], "responses": responses, **extra}
 
 
@@ -432,8 +440,8 @@ def _docs_paths() -> dict[str, dict[str, Any]]:
                             YAML: {"schema": {"type": "object"}},
                         },
                     },
-                    **problem_responses(("invalid-parameter",)),
                 },
+                ("invalid-parameter",),
                 operationId="openapiDocument",
                 parameters=[
                     {
@@ -459,8 +467,8 @@ def _docs_paths() -> dict[str, dict[str, Any]]:
                             for asset in ASSETS.values()
                         },
                     },
-                    **problem_responses(("not-found",)),
                 },
+                ("not-found",),
                 operationId="docsAsset",
                 parameters=[
                     {

@@ -28,9 +28,18 @@ class ProblemDoc:
 
 
 PROBLEMS: dict[str, ProblemDoc] = {
-    "bad-request": ProblemDoc(400, "The request could not be read."),
+    "bad-request": ProblemDoc(
+        400,
+        "The request could not be read (Bad Request): its request line or headers are "
+        "malformed or too large.",
+    ),
     "invalid-json": ProblemDoc(
         400, "The body is not valid JSON: Expecting value: line 1 column 1 (char 0)"
+    ),
+    "duplicate-key": ProblemDoc(
+        400,
+        "The key 'amount' appears more than once in one object.",
+        errors={"amount": ["Give each key once."]},
     ),
     "invalid-parameter": ProblemDoc(
         400,
@@ -86,8 +95,11 @@ PROBLEMS: dict[str, ProblemDoc] = {
     "internal-error": ProblemDoc(500, "An unexpected error occurred; it was logged."),
 }
 
+# What any operation may answer: a request aiohttp cannot read, a method the path does not
+# have, a bug.
+COMMON_PROBLEMS = ("bad-request", "method-not-allowed", "internal-error")
 # What every /api/payouts operation may answer besides its own problems.
-COMMON_PAYOUT_PROBLEMS = ("unauthorized", "internal-error", "service-unavailable")
+COMMON_PAYOUT_PROBLEMS = (*COMMON_PROBLEMS, "unauthorized", "service-unavailable")
 
 
 def example_name(slug: str) -> str:

@@ -13,6 +13,7 @@ PROBLEM_BASE = "/problems/"
 TITLES = {
     "bad-request": "Bad request",
     "invalid-json": "Malformed JSON",
+    "duplicate-key": "Duplicate key in a JSON object",
     "invalid-parameter": "Invalid query parameter",
     "invalid-idempotency-key": "Invalid Idempotency-Key header",
     "unauthorized": "Authentication required",
@@ -74,19 +75,27 @@ def problem_response(request: web.Request, problem: Problem, request_id: str) ->
     )
 
 
+_SLUGS_BY_STATUS = {
+    400: "bad-request",
+    401: "unauthorized",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    412: "precondition-failed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    503: "service-unavailable",
+}
+
+
+def slug_for_status(status: int) -> str:
+    """The problem type of an error aiohttp raised itself."""
+    return _SLUGS_BY_STATUS.get(status, "bad-request" if status < 500 else "internal-error")
+
+
 def from_http_exception(exc: web.HTTPException) -> Problem:
     """aiohttp's own errors (404 route, 405, 413 ...) as problems."""
-    slug = {
-        400: "bad-request",
-        401: "unauthorized",
-        404: "not-found",
-        405: "method-not-allowed",
-        409: "conflict",
-        412: "precondition-failed",
-        413: "payload-too-large",
-        415: "unsupported-media-type",
-        503: "service-unavailable",
-    }.get(exc.status, "bad-request" if exc.status < 500 else "internal-error")
+    slug = slug_for_status(exc.status)
     detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
     headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
     return Problem(exc.status, slug, detail, headers=headers)

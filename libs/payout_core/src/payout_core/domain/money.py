@@ -1,14 +1,22 @@
-"""Exact money arithmetic: amounts are Decimals, never floats."""
+"""Exact money arithmetic: amounts are Decimals, never floats.
+
+Every check here costs the same whatever the size of the number: a Decimal keeps its exponent
+apart from its digits, so `1e999999999` is checked by reading the exponent, never by building
+the integer it stands for (which would block the event loop for seconds).
+"""
 
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from payout_core.domain.currencies import MINOR_UNITS
 
 MAX_SIGNIFICANT_DIGITS = 18
-_PLAIN_DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+# Applied with fullmatch: `$` would let a trailing newline through.
+_PLAIN_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+# No valid amount is written with more characters; longer text is refused before parsing.
+MAX_AMOUNT_CHARS = 64
 
 
 class MoneyError(ValueError):
@@ -21,7 +29,7 @@ def parse_amount(raw: object) -> Decimal:
         raise MoneyError("Not a valid amount.")
     if isinstance(raw, str):
         text = raw.strip()
-        if not _PLAIN_DECIMAL.match(text):
+        if len(text) > MAX_AMOUNT_CHARS or not _PLAIN_DECIMAL.fullmatch(text):
             raise MoneyError("Not a valid amount: use digits with an optional decimal point.")
         return Decimal(text)
     if isinstance(raw, int):
@@ -41,10 +49,6 @@ def decimal_places(amount: Decimal) -> int:
     return max(0, -exponent)
 
 
-def to_minor_units(amount: Decimal, currency: str) -> int:
-    return int(amount.scaleb(MINOR_UNITS[currency]))
-
-
 def check_amount(amount: Decimal, currency: str) -> None:
     """Raise MoneyError unless the amount is a valid payout amount in that currency."""
     if amount <= 0:
@@ -52,11 +56,9 @@ def check_amount(amount: Decimal, currency: str) -> None:
     places = MINOR_UNITS[currency]
     if decimal_places(amount) > places:
         raise MoneyError(f"{currency} allows at most {places} decimal places.")
-    try:
-        minor = to_minor_units(amount, currency)
-    except InvalidOperation as exc:  # pragma: no cover - guarded by the checks above
-        raise MoneyError("Not a valid amount.") from exc
-    if len(str(minor)) > MAX_SIGNIFICANT_DIGITS:
+    # adjusted() is the power of ten of the leading digit, so the amount in minor units has
+    # adjusted() + places + 1 digits: its size, read without computing it.
+    if amount.adjusted() + places + 1 > MAX_SIGNIFICANT_DIGITS:
         raise MoneyError(f"At most {MAX_SIGNIFICANT_DIGITS} significant digits.")
 
 

@@ -13,21 +13,74 @@ from marshmallow import Schema, ValidationError
 from payout_api.problems import Problem
 from payout_core.schemas import flatten_errors
 
-JSON_TYPES = ("application/json", "application/merge-patch+json")
+JSON_TYPE = "application/json"
 UNSTORABLE_TEXT = "Must be text without NUL characters or unpaired surrogates."
+# No number the API accepts is written with more characters; a longer one is refused before
+# it is converted (int() of a long literal grows faster than linearly with its length).
+MAX_NUMBER_CHARS = 64
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all different: `{"amount": "1", "amount": "999"}` would
+    otherwise keep the last one silently."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
+def _number(parse: Any) -> Any:
+    def bounded(text: str) -> Any:
+        if len(text) > MAX_NUMBER_CHARS:
+            raise ValueError(f"a number longer than {MAX_NUMBER_CHARS} characters")
+        try:
+            return parse(text)
+        except ArithmeticError:  # decimal refuses an exponent beyond its range
+            raise ValueError("a number out of range") from None
+
+    return bounded
+
+
+_parse_int = _number(int)
+_parse_decimal = _number(Decimal)
+
+
 async def read_json(request: web.Request) -> Any:
-    """The body as JSON, numbers parsed exactly (Decimal, never float)."""
-    if request.content_type not in JSON_TYPES:
+    """The body as JSON: numbers parsed exactly (Decimal, never float) and bounded in size,
+    every object's keys distinct."""
+    if request.content_type != JSON_TYPE:
         raise Problem(415, "unsupported-media-type", "Send the body as application/json.")
     raw = await request.read()  # raises 413 past client_max_size
     try:
-        return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+        return json.loads(
+            raw,
+            parse_float=_parse_decimal,
+            parse_int=_parse_int,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_keys,
+        )
+    except _DuplicateKey as exc:
+        key = exc.key if _storable(exc.key) else "?"
+        raise Problem(
+            400,
+            "duplicate-key",
+            f"The key {key[:64]!r} appears more than once in one object.",
+            errors={key[:64]: ["Give each key once."]},
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(400, "invalid-json", f"The body is not valid JSON: {exc}") from None
     except RecursionError:

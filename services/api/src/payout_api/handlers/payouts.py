@@ -11,14 +11,14 @@ from yarl import URL
 
 from payout_api import context
 from payout_api.handlers.body import body_fingerprint, read_json, validate_body, validate_query
-from payout_api.keys import ENGINE, METRICS, RELAY
+from payout_api.keys import ENGINE, METRICS, RELAY, SETTINGS
 from payout_api.problems import Problem
 from payout_api.representation import dumps, payout_json
 from payout_api.service import payouts as service
 from payout_api.service.pagination import BadCursor, Cursor
 from payout_core.schemas import ListQuerySchema, PayoutCreateSchema, PayoutUpdateSchema
 
-_IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
+_IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")  # fullmatch: `$` admits a final newline
 _create_schema = PayoutCreateSchema()
 _update_schema = PayoutUpdateSchema()
 _list_schema = ListQuerySchema()
@@ -40,13 +40,20 @@ def _payout_id(request: web.Request) -> uuid.UUID:
     return payout_id
 
 
+def _link(request: web.Request, url: URL) -> str:
+    """A link to one of our routes: under PUBLIC_BASE_URL when set, else relative; never
+    built from the request's Host header."""
+    base = request.app[SETTINGS].public_base_url
+    return f"{base}{url}" if base else str(url)
+
+
 def _location(request: web.Request, payout_id: object) -> str:
-    return str(request.app.router["payout"].url_for(id=str(payout_id)))
+    return _link(request, request.app.router["payout"].url_for(id=str(payout_id)))
 
 
 async def create_payout(request: web.Request) -> web.Response:
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+    if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
         raise Problem(
             400,
             "invalid-idempotency-key",
@@ -86,8 +93,9 @@ async def list_payouts(request: web.Request) -> web.Response:
     def link(cursor: Cursor | None) -> str | None:
         if cursor is None:
             return None
-        url: URL = request.url.update_query(cursor=cursor.encode())
-        return str(url)
+        # The same filters (already validated) with the new cursor, on the canonical path.
+        url = request.app.router["payouts"].url_for().with_query(request.query)
+        return _link(request, url.update_query(cursor=cursor.encode()))
 
     return _json(
         {

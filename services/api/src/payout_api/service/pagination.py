@@ -32,9 +32,13 @@ class Cursor:
     def decode(cls, text: str) -> Cursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            direction, created_at, ident = orjson.loads(raw)
-            if direction not in (NEXT, PREVIOUS):
-                raise ValueError(direction)
+            fields = orjson.loads(raw)
+            # A tampered cursor can hold any JSON: check the shape and every type first.
+            if not (isinstance(fields, list) and len(fields) == 3):
+                raise ValueError("not a list of three")
+            direction, created_at, ident = fields
+            if not all(isinstance(f, str) for f in fields) or direction not in (NEXT, PREVIOUS):
+                raise ValueError("wrong types")
             when = datetime.fromisoformat(created_at)
             if when.tzinfo is None:
                 raise ValueError("naive timestamp")
