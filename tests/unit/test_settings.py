@@ -47,3 +47,20 @@ def test_a_bad_value_stops_the_service_with_one_line():
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "API_PORT" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("https://api.example.com", "https://api.example.com"),
+        ("http://h:8080/p/", "http://h:8080/p"),
+    ],
+)
+def test_public_base_url(raw, expected):
+    assert Settings.from_env({"PUBLIC_BASE_URL": raw}).public_base_url == expected
+
+
+@pytest.mark.parametrize("raw", ["ftp://h", "https://h/?q=1", "https://u:p@h", "https://h/#f", "h"])
+def test_public_base_url_must_be_a_plain_base(raw):
+    with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
+        Settings.from_env({"PUBLIC_BASE_URL": raw})
