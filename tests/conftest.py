@@ -12,7 +12,12 @@ from payout_core.db.engine import create_engine
 from payout_core.db.migrate import upgrade
 from payout_core.settings import Settings
 from tests.support import infra as infra_mod
+from tests.support.fuzz_seed import FUZZ_SEED
 from tests.support.infra import Infra
+
+
+def pytest_report_header() -> str:
+    return f"fuzzing seed: FUZZ_SEED={FUZZ_SEED} (set it to replay this run's schemathesis cases)"
 
 
 @pytest.fixture(scope="session")
