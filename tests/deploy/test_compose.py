@@ -146,8 +146,15 @@ def test_application_containers_are_hardened_like_in_kubernetes() -> None:
         assert "user" not in service, "the image's non-root USER applies"
 
 
-# Tuning knobs with a sane default in the code that compose may leave out.
-TUNING_KNOBS = {"OUTBOX_POLL_INTERVAL_MS", "DB_POOL_SIZE", "API_WORKERS", "API_KEY_CACHE_TTL_S"}
+# Tuning knobs with a sane default in the code that compose may leave out (PUBLIC_BASE_URL:
+# the processor has no links to make).
+TUNING_KNOBS = {
+    "OUTBOX_POLL_INTERVAL_MS",
+    "DB_POOL_SIZE",
+    "API_WORKERS",
+    "API_KEY_CACHE_TTL_S",
+    "PUBLIC_BASE_URL",
+}
 
 
 def test_same_environment_variables_as_the_chart(rendered: Any) -> None:
