@@ -207,10 +207,10 @@ async def _audit(settings: Settings, client: str | None, limit: int, as_json: bo
             line = {**asdict(e), "at": e.at.isoformat()}
             print(json.dumps(line, ensure_ascii=False, sort_keys=True))
         return 0
-    print(f"{'AT':<23} {'ACTOR':<20} {'ACTION':<15} {'CLIENT':<24} DETAILS")
+    print(f"{'AT':<23} {'ACTOR':<22} {'ACTION':<15} {'CLIENT':<24} DETAILS")
     for e in rows:
         details = json.dumps(e.details, ensure_ascii=False, sort_keys=True)
-        print(f"{_utc(e.at):<23} {e.actor:<20} {e.action:<15} {e.client or '-':<24} {details}")
+        print(f"{_utc(e.at):<23} {e.actor:<22} {e.action:<15} {e.client or '-':<24} {details}")
     return 0
 
 
