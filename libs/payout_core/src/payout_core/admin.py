@@ -60,9 +60,14 @@ async def _with_conn(settings: Settings, action: Callable[..., Awaitable[T]]) ->
         await engine.dispose()
 
 
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 1
+# The use cases' errors, as one line on stderr and exit code 1 (the argument: the client's name,
+# or the key id prefix for KeyNotFound).
+ERRORS: dict[type[Exception], str] = {
+    clients.ClientExists: "a client named {!r} already exists",
+    clients.ClientNotFound: "no client named {!r}",
+    clients.ClientDisabled: "client {!r} is disabled",
+    clients.KeyNotFound: "the client has no single unrevoked key whose id starts with {!r}",
+}
 
 
 async def _create_client(settings: Settings, actor: str, name: str) -> int:
@@ -72,10 +77,7 @@ async def _create_client(settings: Settings, actor: str, name: str) -> int:
         await audit.record(conn, actor, "create-client", name, details)
         return key
 
-    try:
-        key = await _with_conn(settings, action)
-    except clients.ClientExists:
-        return _fail(f"a client named {name!r} already exists")
+    key = await _with_conn(settings, action)
     print(f"created client {name!r}; its API key (shown once, store it now):")
     print(key)
     return 0
@@ -100,19 +102,9 @@ async def _disable_client(settings: Settings, actor: str, name: str) -> int:
         await clients.disable_client(conn, name)
         await audit.record(conn, actor, "disable-client", name)
 
-    try:
-        await _with_conn(settings, action)
-    except clients.ClientNotFound:
-        return _fail(f"no client named {name!r}")
+    await _with_conn(settings, action)
     print(f"disabled client {name!r}: all its keys are refused from now on")
     return 0
-
-
-def _key_errors(name: str) -> dict[type[Exception], str]:
-    return {
-        clients.ClientNotFound: f"no client named {name!r}",
-        clients.ClientDisabled: f"client {name!r} is disabled",
-    }
 
 
 async def _create_key(settings: Settings, actor: str, name: str, scope: str) -> int:
@@ -122,10 +114,7 @@ async def _create_key(settings: Settings, actor: str, name: str, scope: str) -> 
         await audit.record(conn, actor, "create-key", name, details)
         return key
 
-    try:
-        key = await _with_conn(settings, action)
-    except (clients.ClientNotFound, clients.ClientDisabled) as exc:
-        return _fail(_key_errors(name)[type(exc)])
+    key = await _with_conn(settings, action)
     print(f"created a {scope} key for {name!r} (shown once, store it now):")
     print(key)
     return 0
@@ -148,10 +137,7 @@ async def _roll_key(
         await audit.record(conn, actor, "roll-key", name, details)
         return rolled
 
-    try:
-        rolled = await _with_conn(settings, action)
-    except (clients.ClientNotFound, clients.ClientDisabled) as exc:
-        return _fail(_key_errors(name)[type(exc)])
+    rolled = await _with_conn(settings, action)
     print(f"new {scope} key for {name!r} (shown once, store it now):")
     print(rolled.key)
     for last4, at in rolled.expiring:
@@ -168,12 +154,7 @@ async def _revoke_key(settings: Settings, actor: str, name: str, key_id: str) ->
         await audit.record(conn, actor, "revoke-key", name, details)
         return last4
 
-    try:
-        last4 = await _with_conn(settings, action)
-    except clients.ClientNotFound:
-        return _fail(f"no client named {name!r}")
-    except clients.KeyNotFound:
-        return _fail(f"{name!r} has no single unrevoked key whose id starts with {key_id!r}")
+    last4 = await _with_conn(settings, action)
     print(
         f"revoked key {clients.mask(last4)} of {name!r}; API processes that checked it in the "
         f"last API_KEY_CACHE_TTL_S ({settings.api_key_cache_ttl_s:g} s) refuse it after that"
@@ -187,10 +168,7 @@ async def _list_keys(settings: Settings, actor: str, name: str | None) -> int:
         await audit.record(conn, actor, "list-keys", name, {"keys": len(rows)})
         return rows
 
-    try:
-        rows = await _with_conn(settings, action)
-    except clients.ClientNotFound:
-        return _fail(f"no client named {name!r}")
+    rows = await _with_conn(settings, action)
     print(f"{'CLIENT':<24} {'ID':<8} {'KEY':<6} {'SCOPE':<5} {'STATE':<15} {'CREATED':<23} EXPIRES")
     for k in rows:
         print(
@@ -336,4 +314,9 @@ def main(argv: list[str] | None = None) -> None:
             args.stuck_after if args.stuck_after is not None else settings.reconcile_stuck_after_s,
         ),
     }
-    raise SystemExit(asyncio.run(runners[args.command]()))
+    try:
+        code = asyncio.run(runners[args.command]())
+    except tuple(ERRORS) as exc:
+        print("error: " + ERRORS[type(exc)].format(exc.args[0]), file=sys.stderr)
+        code = 1
+    raise SystemExit(code)
