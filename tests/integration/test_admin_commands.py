@@ -28,8 +28,10 @@ def run(monkeypatch, session_infra: Infra, capsys):
         capsys.readouterr()
         with pytest.raises(SystemExit) as exited:
             admin.main(list(args))
-        return exited.value.code, capsys.readouterr().out
+        out, payout_admin.stderr = capsys.readouterr()
+        return exited.value.code, out
 
+    payout_admin.stderr = ""
     return payout_admin
 
 
@@ -124,6 +126,7 @@ def test_a_failed_command_writes_no_audit_row(run, settings):
     name = infra.unique_name("twice")
     assert run("create-client", name)[0] == 0
     assert run("create-client", name)[0] == 1
+    assert run.stderr == f"error: a client named {name!r} already exists\n"
     assert run("roll-key", infra.unique_name("nobody"), "--expire-old-after", "1h")[0] == 1
     assert run("revoke-key", name, "ffffffff")[0] == 1
     assert [r.action for r in audit_rows(settings, name)] == ["create-client"]
