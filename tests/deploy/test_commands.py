@@ -66,5 +66,16 @@ def test_admin_subcommands_exist() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    for subcommand in ("migrate", "create-client", "list-clients", "disable-client", "reconcile"):
+    for subcommand in (
+        "migrate",
+        "create-client",
+        "list-clients",
+        "disable-client",
+        "create-key",
+        "roll-key",
+        "revoke-key",
+        "list-keys",
+        "audit",
+        "reconcile",
+    ):
         assert subcommand in proc.stdout

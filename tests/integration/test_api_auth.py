@@ -66,5 +66,5 @@ async def test_only_a_hash_of_the_key_is_stored(api, engine, new_client_key):
 
     key = await new_client_key()
     async with engine.connect() as conn:
-        stored = [r[0] for r in await conn.execute(sa.text("SELECT key_hash FROM clients"))]
+        stored = [r[0] for r in await conn.execute(sa.text("SELECT key_hash FROM api_keys"))]
     assert key not in stored and all(len(h) == 64 for h in stored)

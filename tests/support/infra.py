@@ -83,6 +83,11 @@ class Infra:
             "PROCESSOR_RETRY_BASE_MS": "50",
             "SHUTDOWN_GRACE_S": "10",
             "OUTBOX_POLL_INTERVAL_MS": "200",
+            # Load and fault tests send thousands of requests with one key: far beyond the
+            # default per-key limit. Kept on (the headers are checked everywhere), never reached;
+            # tests of the limit itself set their own.
+            "RATE_LIMIT_PER_S": "100000",
+            "RATE_LIMIT_BURST": "100000",
         }
         env.update(overrides)
         return env

@@ -13,6 +13,11 @@ def test_defaults():
     assert (s.api_host, s.api_port, s.processor_http_port) == ("0.0.0.0", 8000, 8001)
     assert s.provider_delay_ms == 200 and s.provider_failure_rate == 0
     assert s.processor_max_attempts == 5
+    assert (s.rate_limit_per_s, s.rate_limit_burst) == (100.0, 200)
+
+
+def test_a_rate_limit_of_zero_is_read_as_zero_not_as_unset():
+    assert Settings.from_env({"RATE_LIMIT_PER_S": "0"}).rate_limit_per_s == 0.0
 
 
 @pytest.mark.parametrize(
@@ -28,6 +33,9 @@ def test_defaults():
         ("DATABASE_URL", "mysql://x/y"),
         ("AMQP_URL", "not a url"),
         ("PROCESSOR_CONCURRENCY", "0"),
+        ("RATE_LIMIT_PER_S", "-1"),
+        ("RATE_LIMIT_PER_S", "fast"),
+        ("RATE_LIMIT_BURST", "0"),
         ("API_BOOTSTRAP_KEY", "short"),
     ],
 )

@@ -1,15 +1,22 @@
-"""`payout-admin`: operator commands (migrations, API clients, reconciliation)."""
+"""`payout-admin`: operator commands (migrations, API clients and keys, the audit table,
+reconciliation)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import re
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from payout_core import clients
+from payout_core import audit, clients
 from payout_core.db.engine import create_engine
 from payout_core.db.migrate import migrate
 from payout_core.logging import configure_logging
@@ -17,8 +24,34 @@ from payout_core.messaging.broker import Broker
 from payout_core.reconcile import reconcile_once
 from payout_core.settings import Settings, load_or_exit
 
+T = TypeVar("T")
 
-async def _with_conn(settings: Settings, action: Callable[..., Awaitable[object]]) -> object:
+
+DURATION = re.compile(r"(\d+)([smhd])")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+MAX_DURATION = timedelta(days=366)
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30m`, `24h`, `7d`, `1h30m`, `0` (argparse type: a bad value is a usage error)."""
+    if text == "0":
+        return timedelta(0)
+    if not text or DURATION.sub("", text):
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r}: use a number and a unit s, m, h or d, like 30m, 24h, 7d"
+        )
+    seconds = sum(int(n) * UNIT_SECONDS[unit] for n, unit in DURATION.findall(text))
+    if seconds > MAX_DURATION.total_seconds():
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: at most {MAX_DURATION.days}d")
+    return timedelta(seconds=seconds)
+
+
+def _utc(at: datetime | None) -> str:
+    return "-" if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+async def _with_conn(settings: Settings, action: Callable[..., Awaitable[T]]) -> T:
+    """Run the action in one transaction: its audit row commits with it or not at all."""
     engine = create_engine(settings.database_url, pool_size=1)
     try:
         async with engine.begin() as conn:
@@ -27,38 +60,139 @@ async def _with_conn(settings: Settings, action: Callable[..., Awaitable[object]
         await engine.dispose()
 
 
-async def _create_client(settings: Settings, name: str) -> int:
-    try:
-        key = await _with_conn(settings, lambda c: clients.create_client(c, name))
-    except clients.ClientExists:
-        print(f"error: a client named {name!r} already exists", file=sys.stderr)
-        return 1
+# The use cases' errors, as one line on stderr and exit code 1 (the argument: the client's name,
+# or the key id prefix for KeyNotFound).
+ERRORS: dict[type[Exception], str] = {
+    clients.ClientExists: "a client named {!r} already exists",
+    clients.ClientNotFound: "no client named {!r}",
+    clients.ClientDisabled: "client {!r} is disabled",
+    clients.KeyNotFound: "the client has no single unrevoked key whose id starts with {!r}",
+}
+
+
+async def _create_client(settings: Settings, actor: str, name: str) -> int:
+    async def action(conn: AsyncConnection) -> str:
+        key = await clients.create_client(conn, name)
+        details = {"key": clients.mask(key[-4:]), "scope": clients.WRITE}
+        await audit.record(conn, actor, "create-client", name, details)
+        return key
+
+    key = await _with_conn(settings, action)
     print(f"created client {name!r}; its API key (shown once, store it now):")
     print(key)
     return 0
 
 
-async def _list_clients(settings: Settings) -> int:
-    rows = await _with_conn(settings, clients.list_clients)
-    assert isinstance(rows, list)
-    print(f"{'NAME':<24} {'KEY':<10} {'STATUS':<9} CREATED")
+async def _list_clients(settings: Settings, actor: str) -> int:
+    async def action(conn: AsyncConnection) -> list[clients.Client]:
+        rows = await clients.list_clients(conn)
+        await audit.record(conn, actor, "list-clients", None, {"clients": len(rows)})
+        return rows
+
+    rows = await _with_conn(settings, action)
+    print(f"{'NAME':<24} {'KEYS':<5} {'STATUS':<9} CREATED")
     for c in rows:
         status = "disabled" if c.disabled_at else "enabled"
-        print(f"{c.name:<24} {'…' + c.key_last4:<10} {status:<9} {c.created_at:%Y-%m-%d %H:%M}")
+        print(f"{c.name:<24} {c.active_keys:<5} {status:<9} {_utc(c.created_at)}")
     return 0
 
 
-async def _disable_client(settings: Settings, name: str) -> int:
-    try:
-        await _with_conn(settings, lambda c: clients.disable_client(c, name))
-    except clients.ClientNotFound:
-        print(f"error: no client named {name!r}", file=sys.stderr)
-        return 1
-    print(f"disabled client {name!r}")
+async def _disable_client(settings: Settings, actor: str, name: str) -> int:
+    async def action(conn: AsyncConnection) -> None:
+        await clients.disable_client(conn, name)
+        await audit.record(conn, actor, "disable-client", name)
+
+    await _with_conn(settings, action)
+    print(f"disabled client {name!r}: all its keys are refused from now on")
     return 0
 
 
-async def _reconcile(settings: Settings, stuck_after_s: float) -> int:
+async def _create_key(settings: Settings, actor: str, name: str, scope: str) -> int:
+    async def action(conn: AsyncConnection) -> str:
+        key = await clients.create_key(conn, name, scope)
+        details = {"key": clients.mask(key[-4:]), "scope": scope}
+        await audit.record(conn, actor, "create-key", name, details)
+        return key
+
+    key = await _with_conn(settings, action)
+    print(f"created a {scope} key for {name!r} (shown once, store it now):")
+    print(key)
+    return 0
+
+
+async def _roll_key(
+    settings: Settings, actor: str, name: str, overlap: timedelta, scope: str
+) -> int:
+    async def action(conn: AsyncConnection) -> clients.RolledKey:
+        rolled = await clients.roll_key(conn, name, overlap, scope)
+        details = {
+            "new_key": clients.mask(rolled.key[-4:]),
+            "scope": scope,
+            "expire_old_after_s": int(overlap.total_seconds()),
+            "expiring": [
+                {"key": clients.mask(last4), "expires_at": at.isoformat()}
+                for last4, at in rolled.expiring
+            ],
+        }
+        await audit.record(conn, actor, "roll-key", name, details)
+        return rolled
+
+    rolled = await _with_conn(settings, action)
+    print(f"new {scope} key for {name!r} (shown once, store it now):")
+    print(rolled.key)
+    for last4, at in rolled.expiring:
+        print(f"old key {clients.mask(last4)} works until {_utc(at)}")
+    if not rolled.expiring:
+        print(f"{name!r} had no other usable {scope} key")
+    return 0
+
+
+async def _revoke_key(settings: Settings, actor: str, name: str, key_id: str) -> int:
+    async def action(conn: AsyncConnection) -> str:
+        last4 = await clients.revoke_key(conn, name, key_id)
+        details = {"key": clients.mask(last4), "key_id": key_id}
+        await audit.record(conn, actor, "revoke-key", name, details)
+        return last4
+
+    last4 = await _with_conn(settings, action)
+    print(
+        f"revoked key {clients.mask(last4)} of {name!r}; API processes that checked it in the "
+        f"last API_KEY_CACHE_TTL_S ({settings.api_key_cache_ttl_s:g} s) refuse it after that"
+    )
+    return 0
+
+
+async def _list_keys(settings: Settings, actor: str, name: str | None) -> int:
+    async def action(conn: AsyncConnection) -> list[clients.KeyInfo]:
+        rows = await clients.list_keys(conn, name)
+        await audit.record(conn, actor, "list-keys", name, {"keys": len(rows)})
+        return rows
+
+    rows = await _with_conn(settings, action)
+    print(f"{'CLIENT':<24} {'ID':<8} {'KEY':<6} {'SCOPE':<5} {'STATE':<15} {'CREATED':<23} EXPIRES")
+    for k in rows:
+        print(
+            f"{k.client:<24} {str(k.id)[:8]} {clients.mask(k.last4):<6} {k.scope:<5} "
+            f"{k.state:<15} {_utc(k.created_at):<23} {_utc(k.expires_at)}"
+        )
+    return 0
+
+
+async def _audit(settings: Settings, client: str | None, limit: int, as_json: bool) -> int:
+    rows = await _with_conn(settings, lambda c: audit.entries(c, client=client, limit=limit))
+    if as_json:
+        for e in rows:
+            line = {**asdict(e), "at": e.at.isoformat()}
+            print(json.dumps(line, ensure_ascii=False, sort_keys=True))
+        return 0
+    print(f"{'AT':<23} {'ACTOR':<22} {'ACTION':<15} {'CLIENT':<24} DETAILS")
+    for e in rows:
+        details = json.dumps(e.details, ensure_ascii=False, sort_keys=True)
+        print(f"{_utc(e.at):<23} {e.actor:<22} {e.action:<15} {e.client or '-':<24} {details}")
+    return 0
+
+
+async def _reconcile(settings: Settings, actor: str, stuck_after_s: float) -> int:
     engine = create_engine(settings.database_url, pool_size=1)
     broker = Broker(
         settings.amqp_url,
@@ -73,6 +207,9 @@ async def _reconcile(settings: Settings, stuck_after_s: float) -> int:
         total = 0
         while count := await reconcile_once(engine, broker, stuck_after_s, not_since=started):
             total += count
+        async with engine.begin() as conn:
+            details = {"re_enqueued": total, "stuck_after_s": stuck_after_s}
+            await audit.record(conn, actor, "reconcile", None, details)
         print(f"re-enqueued {total} stuck payout(s)")
         return 0
     finally:
@@ -82,14 +219,66 @@ async def _reconcile(settings: Settings, stuck_after_s: float) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="payout-admin", description=__doc__)
+    # Every command that changes or shows clients and keys is recorded in the audit table.
+    audited = argparse.ArgumentParser(add_help=False)
+    audited.add_argument(
+        "--actor",
+        default=None,
+        help="who is acting, for the audit table (default: the OS user)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="create the database if missing and apply migrations")
-    create = sub.add_parser("create-client", help="create an API client and print its key")
+    create = sub.add_parser(
+        "create-client", parents=[audited], help="create an API client and print its write key"
+    )
     create.add_argument("name")
-    sub.add_parser("list-clients", help="list API clients")
-    disable = sub.add_parser("disable-client", help="disable an API client's key")
+    sub.add_parser("list-clients", parents=[audited], help="list API clients")
+    disable = sub.add_parser(
+        "disable-client", parents=[audited], help="disable an API client (all its keys)"
+    )
     disable.add_argument("name")
-    reconcile = sub.add_parser("reconcile", help="re-enqueue payouts stuck in pending/processing")
+    create_key = sub.add_parser(
+        "create-key", parents=[audited], help="give a client another key and print it"
+    )
+    create_key.add_argument("name")
+    create_key.add_argument(
+        "--scope",
+        choices=clients.SCOPES,
+        default=clients.WRITE,
+        help="write (everything) or read (GET only; writes answer 403); default write",
+    )
+    roll = sub.add_parser(
+        "roll-key",
+        parents=[audited],
+        help="issue a new key; the old one keeps working for an overlap, then is refused",
+    )
+    roll.add_argument("name")
+    roll.add_argument(
+        "--expire-old-after",
+        type=parse_duration,
+        required=True,
+        metavar="DURATION",
+        help="how long the old key keeps working: 30m, 24h, 7d, 1h30m; 0 stops it now",
+    )
+    roll.add_argument(
+        "--scope", choices=clients.SCOPES, default=clients.WRITE, help="which keys to roll"
+    )
+    revoke = sub.add_parser("revoke-key", parents=[audited], help="revoke one key of a client")
+    revoke.add_argument("name")
+    revoke.add_argument("key_id", help="the key's ID as list-keys shows it (a prefix will do)")
+    list_keys = sub.add_parser(
+        "list-keys", parents=[audited], help="list keys (of one client or all) and their state"
+    )
+    list_keys.add_argument("name", nargs="?")
+    audit_cmd = sub.add_parser("audit", help="list the audit table of admin actions")
+    audit_cmd.add_argument("--client", help="only actions on this client")
+    audit_cmd.add_argument("--limit", type=int, default=50, help="the latest N (default 50)")
+    audit_cmd.add_argument("--json", action="store_true", help="one JSON object per line")
+    reconcile = sub.add_parser(
+        "reconcile",
+        parents=[audited],
+        help="re-enqueue payouts stuck in pending/processing",
+    )
     reconcile.add_argument(
         "--stuck-after",
         type=float,
@@ -107,13 +296,27 @@ def main(argv: list[str] | None = None) -> None:
         migrate(settings.database_url)
         print("database is at the latest migration")
         return
-    runners = {
-        "create-client": lambda: _create_client(settings, args.name),
-        "list-clients": lambda: _list_clients(settings),
-        "disable-client": lambda: _disable_client(settings, args.name),
+    actor = getattr(args, "actor", None) or audit.os_user()
+    runners: dict[str, Callable[[], Awaitable[int]]] = {
+        "create-client": lambda: _create_client(settings, actor, args.name),
+        "list-clients": lambda: _list_clients(settings, actor),
+        "disable-client": lambda: _disable_client(settings, actor, args.name),
+        "create-key": lambda: _create_key(settings, actor, args.name, args.scope),
+        "roll-key": lambda: _roll_key(
+            settings, actor, args.name, args.expire_old_after, args.scope
+        ),
+        "revoke-key": lambda: _revoke_key(settings, actor, args.name, args.key_id),
+        "list-keys": lambda: _list_keys(settings, actor, args.name),
+        "audit": lambda: _audit(settings, args.client, args.limit, args.json),
         "reconcile": lambda: _reconcile(
             settings,
+            actor,
             args.stuck_after if args.stuck_after is not None else settings.reconcile_stuck_after_s,
         ),
     }
-    raise SystemExit(asyncio.run(runners[args.command]()))
+    try:
+        code = asyncio.run(runners[args.command]())
+    except tuple(ERRORS) as exc:
+        print("error: " + ERRORS[type(exc)].format(exc.args[0]), file=sys.stderr)
+        code = 1
+    raise SystemExit(code)

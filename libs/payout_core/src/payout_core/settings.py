@@ -137,6 +137,10 @@ class Settings:
     api_workers: int = _env("API_WORKERS", _ints(1, 64), 1)
     # How long an API process trusts a key it has checked (a disabled key works this long).
     api_key_cache_ttl_s: float = _env("API_KEY_CACHE_TTL_S", _floats(0.0, 300.0), 5.0)
+    # A token bucket per API key in each API process: RATE_LIMIT_PER_S tokens a second, holding
+    # at most RATE_LIMIT_BURST; a request without a token is a 429. RATE_LIMIT_PER_S=0: no limit.
+    rate_limit_per_s: float = _env("RATE_LIMIT_PER_S", _floats(0.0, 1_000_000.0), 100.0)
+    rate_limit_burst: int = _env("RATE_LIMIT_BURST", _ints(1, 1_000_000), 200)
 
     def __post_init__(self) -> None:
         if not self.log_format:

@@ -10,9 +10,11 @@ from sqlalchemy.exc import IntegrityError
 
 from payout_api.adapters.outbox_relay import OutboxRelay
 from payout_api.key_cache import KeyCache
-from payout_api.keys import BROKER, ENGINE, KEY_CACHE, METRICS, RELAY, SETTINGS
+from payout_api.keys import BROKER, ENGINE, KEY_CACHE, METRICS, RATE_LIMITER, RELAY, SETTINGS
 from payout_api.middlewares import setup_middlewares
+from payout_api.rate_limit import RateLimiter
 from payout_api.routes import setup_routes
+from payout_core import audit
 from payout_core.clients import BOOTSTRAP_CLIENT, ensure_client
 from payout_core.db.engine import create_engine
 from payout_core.logging import get_logger
@@ -39,7 +41,11 @@ async def _ensure_bootstrap_client(app: web.Application, key: str) -> None:
     while True:
         try:
             async with app[ENGINE].begin() as conn:
-                await ensure_client(conn, BOOTSTRAP_CLIENT, key)
+                changes = await ensure_client(conn, BOOTSTRAP_CLIENT, key)
+                if changes:  # audited only when it changed something, not at every start
+                    await audit.record(
+                        conn, audit.BOOTSTRAP_ACTOR, "bootstrap-key", BOOTSTRAP_CLIENT, changes
+                    )
             # Masked to its last 4 characters: enough to tell which key is configured.
             log.info("bootstrap_client_ready", client=BOOTSTRAP_CLIENT, api_key=key)
             return
@@ -89,6 +95,7 @@ async def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = ApiMetrics()
     app[KEY_CACHE] = KeyCache(settings.api_key_cache_ttl_s)
+    app[RATE_LIMITER] = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     setup_middlewares(app)
     setup_routes(app)
     # Opened in order, closed in reverse: the relay stops before the broker and the database.

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payout_api.adapters.outbox_relay import OutboxRelay
 from payout_api.key_cache import KeyCache
+from payout_api.rate_limit import RateLimiter
 from payout_core.messaging.broker import Broker
 from payout_core.metrics import ApiMetrics
 from payout_core.settings import Settings
@@ -17,4 +18,5 @@ BROKER = web.AppKey("broker", Broker)
 METRICS = web.AppKey("metrics", ApiMetrics)
 RELAY = web.AppKey("relay", OutboxRelay)
 KEY_CACHE = web.AppKey("key_cache", KeyCache)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 # Per-request values live on the request: see payout_api.context.

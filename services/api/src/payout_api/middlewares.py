@@ -1,5 +1,7 @@
-"""Request id, metrics and access log, problem+json errors and bearer authentication,
-outermost first."""
+"""Request id, metrics and access log, problem+json errors, bearer authentication, the
+per-key rate limit and the key's scope, outermost first. The limit and the scope are checked
+before a handler runs, so a refused request costs no database work beyond authentication
+(which the key cache spares too)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from payout_api import context
-from payout_api.keys import ENGINE, KEY_CACHE, METRICS
+from payout_api.keys import ENGINE, KEY_CACHE, METRICS, RATE_LIMITER
 from payout_api.problems import Problem, from_http_exception, problem_response
-from payout_core.clients import authenticate
+from payout_api.rate_limit import ratelimit_header
+from payout_core.clients import VerifiedKey, authenticate
 from payout_core.db.engine import autocommit
 from payout_core.db.errors import is_database_unavailable
 from payout_core.http_observability import observe_requests
@@ -22,6 +25,7 @@ from payout_core.logging import get_logger
 log = get_logger(__name__)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")  # fullmatch: `$` admits a final newline
 PROTECTED_PREFIX = "/api/payouts"
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @web.middleware
@@ -80,31 +84,86 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             "Send an API key as 'Authorization: Bearer <key>'.",
             headers=challenge,
         )
-    client_id = await _client_id(request.app, key.strip())
-    if client_id is None:
+    verified = await _verified_key(request.app, key.strip())
+    if verified is None:
         raise Problem(
             401,
             "unauthorized",
-            "The API key is unknown or disabled.",
+            "The API key is unknown, expired, revoked or disabled.",
             headers={"WWW-Authenticate": 'Bearer realm="payouts", error="invalid_token"'},
         )
-    request[context.CLIENT_ID] = client_id
-    structlog.contextvars.bind_contextvars(client_id=str(client_id))
+    request[context.API_KEY] = verified
+    request[context.CLIENT_ID] = verified.client_id
+    structlog.contextvars.bind_contextvars(client_id=str(verified.client_id))
     return await handler(request)
 
 
-async def _client_id(app: web.Application, key: str) -> uuid.UUID | None:
+async def _verified_key(app: web.Application, key: str) -> VerifiedKey | None:
     cache = app[KEY_CACHE]
-    client_id = cache.get(key)
-    if client_id is None:
+    verified = cache.get(key)
+    if verified is None:
+        asked_at = cache.now()
         async with autocommit(app[ENGINE]) as conn:
-            client_id = await authenticate(conn, key)
-        if client_id is not None:
-            cache.put(key, client_id)
-    return client_id
+            verified = await authenticate(conn, key)
+        if verified is not None:
+            cache.put(key, verified, asked_at)
+    return verified
+
+
+@web.middleware
+async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    limiter = request.app[RATE_LIMITER]
+    verified = request.get(context.API_KEY)
+    if verified is None or not limiter.enabled:
+        return await handler(request)
+    decision = limiter.acquire(verified.key_id)
+    request[context.RATE_LIMIT] = decision  # the headers are added as the response starts
+    if not decision.allowed:
+        raise Problem(
+            429,
+            "rate-limited",
+            f"Too many requests with this API key (at most {limiter.rate_per_s:g} a second, "
+            f"bursts of {limiter.burst}); retry after {decision.retry_after_s} s.",
+            headers={"Retry-After": str(decision.retry_after_s)},
+        )
+    return await handler(request)
+
+
+@web.middleware
+async def scope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    verified = request.get(context.API_KEY)
+    writes = request.method not in READ_METHODS
+    routed = request.match_info.http_exception is None  # an unknown path or method: 404 / 405
+    if verified is not None and not verified.may_write and writes and routed:
+        raise Problem(
+            403,
+            "insufficient-scope",
+            f"This API key is read-only: it may not {request.method} payouts.",
+            headers={
+                "WWW-Authenticate": 'Bearer realm="payouts", error="insufficient_scope", '
+                'scope="write"'
+            },
+        )
+    return await handler(request)
+
+
+async def add_rate_limit_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """On every response to a rate-limited request, errors included (on_response_prepare)."""
+    decision = request.get(context.RATE_LIMIT)
+    if decision is not None:
+        response.headers["RateLimit-Policy"] = request.app[RATE_LIMITER].policy_header()
+        response.headers["RateLimit"] = ratelimit_header(decision)
 
 
 def setup_middlewares(app: web.Application) -> None:
     app.middlewares.extend(
-        [request_id_middleware, observe_requests(app[METRICS]), problem_middleware, auth_middleware]
+        [
+            request_id_middleware,
+            observe_requests(app[METRICS]),
+            problem_middleware,
+            auth_middleware,
+            rate_limit_middleware,
+            scope_middleware,
+        ]
     )
+    app.on_response_prepare.append(add_rate_limit_headers)

@@ -29,6 +29,7 @@ from payout_api.openapi_problems import (
     COMMON_PAYOUT_PROBLEMS,
     COMMON_PROBLEMS,
     PROBLEMS,
+    WRITE_PROBLEMS,
     example_name,
     problem_example,
     problem_responses,
@@ -43,6 +44,7 @@ JSON = "application/json"
 YAML = "application/yaml"
 HTML = "text/html"
 BEARER = "bearerAuth"
+RATE_LIMIT_HEADERS = ("RateLimit-Policy", "RateLimit")
 AMOUNT_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
 
 DESCRIPTION = """\
@@ -60,6 +62,13 @@ A client sees only its own payouts: another client's payout answers 404.
 
 **Concurrency.** GET answers an `ETag`; send it as `If-Match` with PATCH or DELETE to change
 only the version you read (412 otherwise).
+
+**Keys.** A `read` key may only GET: POST, PATCH and DELETE answer 403 `insufficient-scope`.
+
+**Rate limits.** Each API key has a token bucket in each API process: a request beyond it
+answers 429 `rate-limited` with `Retry-After`. Responses to authenticated requests carry
+`RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers-11), e.g.
+`RateLimit-Policy: "default";q=200;w=2` and `RateLimit: "default";r=57;t=2`.
 
 **Paths.** Every `/api/payouts` path is also served without its trailing slash.
 
@@ -103,6 +112,20 @@ HEADERS: dict[str, dict[str, Any]] = {
         "required": True,
         "schema": {"type": "integer", "minimum": 0},
         "example": 2,
+    },
+    "RateLimit-Policy": {
+        "description": "The key's quota (draft-ietf-httpapi-ratelimit-headers-11): `q` requests "
+        "(the burst) per `w` seconds (the time an empty bucket takes to fill). Absent when "
+        "rate limiting is off.",
+        "schema": {"type": "string"},
+        "example": '"default";q=200;w=2',
+    },
+    "RateLimit": {
+        "description": "`r`: requests left now; `t`: seconds until the full quota is back, or, "
+        "on a 429, until a request is accepted again (as Retry-After). Absent when rate "
+        "limiting is off.",
+        "schema": {"type": "string"},
+        "example": '"default";r=57;t=2',
     },
     "Allow": {
         "description": "The methods the path supports.",
@@ -189,13 +212,18 @@ def _payout_operation(
 ) -> dict[str, Any]:
     # apispec expands a query schema into one parameter per field.
     query_parameters = [] if query is None else [{"in": "query", "schema": query}]
+    all_responses = {**responses, **problem_responses((*problems, *COMMON_PAYOUT_PROBLEMS))}
+    for status, response in all_responses.items():
+        if status != "401":  # counted against the key's rate limit: every response but a 401
+            headers = response.setdefault("headers", {})
+            headers.update({name: _ref("headers", name) for name in RATE_LIMIT_HEADERS})
     return {
         "tags": ["payouts"],
         "summary": summary,
         "description": description,
         "security": [{BEARER: []}],
         "parameters": [*query_parameters, *parameters],
-        "responses": {**responses, **problem_responses((*problems, *COMMON_PAYOUT_PROBLEMS))},
+        "responses": all_responses,
         **extra,
     }
 
@@ -272,6 +300,7 @@ def _payout_paths() -> dict[str, dict[str, Any]]:
                     "unsupported-media-type",
                     "validation-error",
                     "idempotency-key-reused",
+                    *WRITE_PROBLEMS,
                 ),
                 ("Idempotency-Key",),
                 operationId="createPayout",
@@ -310,6 +339,7 @@ def _payout_paths() -> dict[str, dict[str, Any]]:
                     "payload-too-large",
                     "unsupported-media-type",
                     "validation-error",
+                    *WRITE_PROBLEMS,
                 ),
                 ("If-Match",),
                 operationId="updatePayout",
@@ -328,7 +358,7 @@ def _payout_paths() -> dict[str, dict[str, Any]]:
                 "Cancels a `pending` payout (a `cancelled` one as it is) and removes it from "
                 "the API; payouts in other statuses cannot be deleted (409).",
                 {"204": {"description": "Deleted."}},
-                ("not-found", "invalid-transition", "precondition-failed"),
+                ("not-found", "invalid-transition", "precondition-failed", *WRITE_PROBLEMS),
                 ("If-Match",),
                 operationId="deletePayout",
             ),

@@ -52,6 +52,11 @@ PROBLEMS: dict[str, ProblemDoc] = {
     "unauthorized": ProblemDoc(
         401, "Send an API key as 'Authorization: Bearer <key>'.", headers=("WWW-Authenticate",)
     ),
+    "insufficient-scope": ProblemDoc(
+        403,
+        "This API key is read-only: it may not POST payouts.",
+        headers=("WWW-Authenticate",),
+    ),
     "not-found": ProblemDoc(
         404, f"No payout {EXAMPLE_PAYOUT_ID}.", instance=f"/api/payouts/{EXAMPLE_PAYOUT_ID}/"
     ),
@@ -89,6 +94,12 @@ PROBLEMS: dict[str, ProblemDoc] = {
         "Another request with this Idempotency-Key is still in progress; retry shortly.",
         headers=("Retry-After",),
     ),
+    "rate-limited": ProblemDoc(
+        429,
+        "Too many requests with this API key (at most 100 a second, bursts of 200); "
+        "retry after 1 s.",
+        headers=("Retry-After", "RateLimit", "RateLimit-Policy"),
+    ),
     "service-unavailable": ProblemDoc(
         503, "The database is unavailable; retry shortly.", headers=("Retry-After",)
     ),
@@ -99,7 +110,14 @@ PROBLEMS: dict[str, ProblemDoc] = {
 # have, a bug.
 COMMON_PROBLEMS = ("bad-request", "method-not-allowed", "internal-error")
 # What every /api/payouts operation may answer besides its own problems.
-COMMON_PAYOUT_PROBLEMS = (*COMMON_PROBLEMS, "unauthorized", "service-unavailable")
+COMMON_PAYOUT_PROBLEMS = (
+    *COMMON_PROBLEMS,
+    "unauthorized",
+    "rate-limited",
+    "service-unavailable",
+)
+# What every /api/payouts operation that writes may answer to a read-only key.
+WRITE_PROBLEMS = ("insufficient-scope",)
 
 
 def example_name(slug: str) -> str:

@@ -17,6 +17,7 @@ TITLES = {
     "invalid-parameter": "Invalid query parameter",
     "invalid-idempotency-key": "Invalid Idempotency-Key header",
     "unauthorized": "Authentication required",
+    "insufficient-scope": "The API key may not do this",
     "not-found": "Not found",
     "method-not-allowed": "Method not allowed",
     "conflict": "Conflict",
@@ -27,6 +28,7 @@ TITLES = {
     "validation-error": "Validation failed",
     "idempotency-key-reused": "Idempotency-Key reused with a different request",
     "idempotency-key-in-use": "A request with this Idempotency-Key is in progress",
+    "rate-limited": "Too many requests",
     "service-unavailable": "Service unavailable",
     "internal-error": "Internal server error",
 }

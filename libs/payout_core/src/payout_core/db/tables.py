@@ -24,10 +24,41 @@ clients = sa.Table(
     metadata,
     sa.Column("id", UUID(as_uuid=True), primary_key=True),
     sa.Column("name", sa.Text, nullable=False, unique=True),
-    sa.Column("key_hash", sa.Text, nullable=False, unique=True),
-    sa.Column("key_last4", sa.Text, nullable=False),
+    # Superseded by api_keys (migration 0002), no longer read or written: kept so that API
+    # processes of the previous release keep authenticating during a rolling upgrade.
+    sa.Column("key_hash", sa.Text, unique=True),
+    sa.Column("key_last4", sa.Text),
     sa.Column("created_at", TS, nullable=False, server_default=NOW),
     sa.Column("disabled_at", TS),
+)
+
+# A client's API keys: several during a roll-over (the old one with expires_at), read-only ones.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("client_id", UUID(as_uuid=True), sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("key_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("key_last4", sa.Text, nullable=False),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("created_at", TS, nullable=False, server_default=NOW),
+    # Compared with PostgreSQL's now(), never with an API host's clock.
+    sa.Column("expires_at", TS),
+    sa.Column("revoked_at", TS),
+    sa.CheckConstraint("scope IN ('read','write')", name="scope"),
+)
+sa.Index("ix_api_keys_client_id", api_keys.c.client_id)
+
+# Operator actions (payout-admin, the bootstrap key): who, what, when, with details.
+admin_audit = sa.Table(
+    "admin_audit",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("at", TS, nullable=False, server_default=NOW),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("client", sa.Text),
+    sa.Column("details", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
 )
 
 payouts = sa.Table(
