@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_pla
 
 from tests.contract.conftest import LiveApi
 from tests.support.processes import ROOT
+from tests.support.tools import tool_missing
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +50,7 @@ def ensure_chromium() -> None:
         [str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=900, check=False
     )
     if not CHROMIUM.exists():
-        pytest.skip(
+        tool_missing(
             f"Debian chromium could not be installed by {INSTALL_SCRIPT.name} "
             f"(exit {result.returncode}): {result.stderr.strip()[-300:]}"
         )

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.tools import tool_missing
+
 from .support import CI_VALUES, KIND_VALUES, HelmUnavailable, Manifests, helm_binary, render
 
 # Every values set the chart is rendered with: the defaults, each ci/*-values.yaml and the
@@ -23,7 +25,7 @@ def helm_bin() -> str:
     try:
         return helm_binary()
     except HelmUnavailable as exc:
-        pytest.skip(f"helm is not available and could not be installed: {exc}")
+        tool_missing(f"helm is not available and could not be installed: {exc}")
 
 
 @pytest.fixture(scope="session")

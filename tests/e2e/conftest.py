@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.infra import Infra
 from tests.support.processes import Service, api_service, processor_service
-from tests.support.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import Tap, TcpProxy
 
 BOOTSTRAP_KEY = "sk_e2e_bootstrap_key_0123456789"
 
@@ -44,13 +44,14 @@ class Stack:
 
 
 @pytest.fixture
-def tcp_proxy() -> Iterator[Callable[[str], TcpProxy]]:
-    """A factory: a running TcpProxy to the server of a URL; all are closed afterwards (after
-    the stack, which depends on them through stack_env)."""
+def tcp_proxy() -> Iterator[Callable[..., TcpProxy]]:
+    """A factory: a running TcpProxy to the server of a URL (with a tap on each connection,
+    when given); all are closed afterwards (after the stack, which depends on them through
+    stack_env)."""
     proxies: list[TcpProxy] = []
 
-    def make(url: str) -> TcpProxy:
-        proxies.append(TcpProxy.to_url(url).start())
+    def make(url: str, tap: Callable[[], Tap] | None = None) -> TcpProxy:
+        proxies.append(TcpProxy.to_url(url, tap).start())
         return proxies[-1]
 
     yield make
@@ -85,6 +86,9 @@ def stack(fresh_infra: Infra, stack_env: dict[str, str], tmp_path: Path) -> Iter
     processor.start()
     stack = Stack(fresh_infra, stack_env, tmp_path, api, processor, started=[api, processor])
     yield stack
-    running = [s for s in stack.started if s.proc is not None and s.proc.poll() is None]
-    codes = {s.log_path.name: s.stop() for s in running}
-    assert all(code == 0 for code in codes.values()), (codes, [s.log_tail() for s in running])
+    # Every service stops with exit 0 on SIGTERM, and one that ended during the test must have
+    # been killed by it: a crash mid-test fails the test even if nothing else noticed.
+    started = [s for s in stack.started if s.proc is not None]
+    codes = {s.log_path.name: s.stop() for s in started if not s.killed}
+    failed = {name: code for name, code in codes.items() if code != 0}
+    assert failed == {}, (failed, [s.log_tail() for s in started if s.log_path.name in failed])

@@ -23,6 +23,7 @@ from tests.support.infra import Infra
 from tests.support.podman import Container, ImageBuild, PodmanUnavailable, build_images
 from tests.support.polling import eventually
 from tests.support.processes import free_port
+from tests.support.tools import tool_missing
 
 # A cold build (base image, wheelhouse, both images) takes minutes; see docs/images-offline.md.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -37,7 +38,7 @@ def images() -> ImageBuild:
     try:
         return build_images(IMAGE_TAG)
     except PodmanUnavailable as exc:
-        pytest.skip(f"podman cannot build or run containers here: {exc}")
+        tool_missing(f"podman cannot build or run containers here: {exc}")
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def chart_for(infra: Infra, **values: str | int) -> dict[str, ChartContainer]:
             }
         )
     except HelmMissing as exc:
-        pytest.skip(f"helm is needed to read the chart: {exc}")
+        tool_missing(f"helm is needed to read the chart: {exc}")
     return chart_containers(manifests)
 
 

@@ -20,6 +20,7 @@ from tests.observability.known_metrics import (
 )
 from tests.support.polling import eventually_sync
 from tests.support.prometheus import Prometheus, install_tool
+from tests.support.tools import tool_missing
 
 pytestmark = pytest.mark.e2e
 JOBS = {"api": "payout-api", "processor": "payout-processor"}
@@ -29,7 +30,7 @@ JOBS = {"api": "payout-api", "processor": "payout-processor"}
 def prometheus(stack: Stack, tmp_path: Path) -> Iterator[Prometheus]:
     binary, detail = install_tool("prometheus")
     if binary is None:
-        pytest.skip(
+        tool_missing(
             f"prometheus missing and scripts/install-prometheus.sh could not install it: {detail}"
         )
     targets = {

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.support.prometheus import install_tool
+from tests.support.tools import tool_missing
 
 from .known_metrics import (
     DASHBOARD_FILE,
@@ -51,7 +52,7 @@ EXPRESSIONS = {**{f"rule {k}": v for k, v in rule_expressions().items()}, **dash
 def promtool() -> str:
     found, detail = install_tool("promtool")
     if not found:
-        pytest.skip(
+        tool_missing(
             f"promtool missing and scripts/install-prometheus.sh could not install it: {detail}"
         )
     return found

@@ -42,6 +42,8 @@ class Service:
     log_path: Path
     port: int
     proc: subprocess.Popen[bytes] | None = None
+    # Set when a test kills it on purpose: its non-zero exit is then expected.
+    killed: bool = False
     _log: object = field(default=None, repr=False)
 
     @property
@@ -87,6 +89,7 @@ class Service:
 
     def kill(self) -> None:
         assert self.proc is not None
+        self.killed = True
         self.proc.kill()
         self.proc.wait()
         if self._log is not None:

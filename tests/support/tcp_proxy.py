@@ -3,8 +3,14 @@
 The proxy listens on a free port of 127.0.0.1 and forwards every connection to the target.
 `cut()` aborts every live connection and refuses new ones, as a crashed or unreachable server
 would, or has a stand-in answer them (a PostgreSQL that is starting up, say); `restore()` lets
-connections through again. It runs its own event loop in a thread of
-its own, so that it keeps forwarding while a test blocks (subprocess waits, sync polling).
+connections through again. `stall()` is the silent kind of failure (a black hole): the proxy
+keeps every connection open and accepts new ones, but forwards nothing until `restore()`.
+It runs its own event loop in a thread of its own, so that it keeps forwarding while a test
+blocks (subprocess waits, sync polling).
+
+A `tap` (tests/support/wire_taps.py) reads each connection's protocol as it passes and acts on
+its events: it may hold back bytes or end the connection at an exact moment (the reply to a
+COMMIT, a broker's confirm), which is how fault tests aim at a dangerous window.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from tests.support.processes import free_port
@@ -24,23 +30,44 @@ CHUNK = 64 * 1024
 Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
+class CloseConnection(Exception):
+    """Raised by a tap: end this connection now (both sides), forwarding nothing more."""
+
+
+class Tap(Protocol):
+    """One connection's bytes in each direction; returns what to forward (b"" holds them)."""
+
+    def to_server(self, data: bytes) -> bytes: ...
+
+    def to_client(self, data: bytes) -> bytes: ...
+
+
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(
+        self,
+        target_host: str,
+        target_port: int,
+        tap: Callable[[], Tap] | None = None,
+    ) -> None:
         self.target = (target_host, target_port)
+        self._tap = tap
         self.port = free_port()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._live: set[asyncio.StreamWriter] = set()
         self._answer: Answer | None = None
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.connections_accepted = 0
 
     @classmethod
-    def to_url(cls, url: str) -> TcpProxy:
-        """A proxy to the host and port of a service URL (postgresql://..., amqp://...)."""
+    def to_url(cls, url: str, tap: Callable[[], Tap] | None = None) -> TcpProxy:
+        """A proxy to the host and port of a service URL (postgresql://..., amqp://...), with
+        a new tap (when given) on each connection."""
         parts = urlsplit(url)
         assert parts.hostname and parts.port, url
-        return cls(parts.hostname, parts.port)
+        return cls(parts.hostname, parts.port, tap)
 
     def proxied(self, url: str) -> str:
         """The same URL, with the proxy in place of the server."""
@@ -58,7 +85,12 @@ class TcpProxy:
         """Abort every connection; refuse new ones, or let `answer` speak to them."""
         self._call(self._cut(answer))
 
+    def stall(self) -> None:
+        """Forward nothing, close nothing: packets into a black hole."""
+        self._loop.call_soon_threadsafe(self._flowing.clear)
+
     def restore(self) -> None:
+        self._loop.call_soon_threadsafe(self._flowing.set)
         self._call(self._restore())
 
     def close(self) -> None:
@@ -104,15 +136,21 @@ class TcpProxy:
                 await self._answer(client_reader, client)
             client.transport.abort()
             return
+        await self._flowing.wait()
         try:
             server_reader, server = await asyncio.open_connection(*self.target)
         except OSError:
             client.transport.abort()
             return
         self._live.update((client, server))
+        tap = self._tap() if self._tap else None
         pipes = [
-            asyncio.create_task(_pipe(client_reader, server)),
-            asyncio.create_task(_pipe(server_reader, client)),
+            asyncio.create_task(
+                _pipe(client_reader, server, self._flowing, tap.to_server if tap else None)
+            ),
+            asyncio.create_task(
+                _pipe(server_reader, client, self._flowing, tap.to_client if tap else None)
+            ),
         ]
         # Either side closing ends the whole connection, as for a direct one.
         await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
@@ -124,8 +162,16 @@ class TcpProxy:
         await asyncio.gather(*pipes, return_exceptions=True)
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError, OSError):
+async def _pipe(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    flowing: asyncio.Event,
+    tap: Callable[[bytes], bytes] | None = None,
+) -> None:
+    with contextlib.suppress(ConnectionError, OSError, CloseConnection):
         while data := await reader.read(CHUNK):
+            await flowing.wait()  # stalled: hold the bytes, as a dropped route would
+            if tap is not None:
+                data = tap(data)
             writer.write(data)
             await writer.drain()

@@ -63,7 +63,9 @@ def test_exceptions_are_text_in_the_line_and_masked(capsys):
     except RuntimeError:
         logging.getLogger("aiohttp.server").exception("Error handling request")
         get_logger("payout_api.middlewares").exception("unhandled_error")
-    for line in json_lines(capsys):
+    lines = json_lines(capsys)
+    assert len(lines) == 2, lines  # the loop below must have lines to check
+    for line in lines:
         assert "RuntimeError: refused key" in line["exception"]
         assert "0123456789ab" not in line["exception"] and "cdef" in line["exception"]
 

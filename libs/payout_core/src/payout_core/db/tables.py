@@ -1,5 +1,5 @@
 """SQLAlchemy Core tables. Alembic migrations are the source of truth for the live schema;
-these definitions mirror them (tests/integration/test_migrations.py checks the two agree)."""
+these definitions mirror them (tests/integration/test_tables_match_migrations.py checks the two agree)."""
 
 from __future__ import annotations
 

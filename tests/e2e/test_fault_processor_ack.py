@@ -1,0 +1,63 @@
+"""The processor SIGKILLed after it committed a payout's outcome and before its ack reached
+RabbitMQ (hit exactly by a proxy that reads AMQP frames and kills the processor at its first
+basic.ack): the message is delivered again, the next processor skips it, and every payout is
+processed once."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+
+import aiohttp
+import pytest
+
+from tests.e2e.conftest import Stack
+from tests.support.load import create_payouts
+from tests.support.payout_checks import assert_all_terminal_and_sound, status_counts
+from tests.support.polling import eventually
+from tests.support.processes import Service
+from tests.support.scrape import scrape
+from tests.support.tcp_proxy import TcpProxy
+from tests.support.wire_taps import BASIC_ACK, AmqpFrameTrap, Window
+
+pytestmark = pytest.mark.e2e
+PAYOUTS = 10
+
+
+def sigkill(service: Service) -> None:
+    assert service.proc is not None
+    service.killed = True
+    os.kill(service.proc.pid, signal.SIGKILL)
+
+
+async def exited(service: Service) -> bool:
+    assert service.proc is not None
+    return service.proc.poll() is not None
+
+
+async def test_processor_killed_between_commit_and_ack_pays_each_payout_once(
+    stack: Stack, tcp_proxy: Callable[..., TcpProxy]
+):
+    db, amqp_url = stack.infra.database_url, stack.env["AMQP_URL"]
+    assert stack.processor.stop() == 0
+    load = await create_payouts([stack.api.url], stack.auth, count=PAYOUTS)
+    assert load.statuses == {201: PAYOUTS}, load.not_problems[:5]
+
+    window = Window(times=1)
+    proxy = tcp_proxy(amqp_url, lambda: AmqpFrameTrap(window, BASIC_ACK, "to_server"))
+    trapped = stack.new_processor("processor-trapped", AMQP_URL=proxy.proxied(amqp_url))
+    window.action = lambda: sigkill(trapped)
+    trapped.start(wait_ready=False)
+    await eventually(lambda: exited(trapped), timeout=30, what="the processor killed at its ack")
+    assert window.hits, "the processor's ack was never intercepted"
+    # Its outcome was committed before the ack it never delivered.
+    at_kill = await status_counts(db)
+    assert at_kill["processed"] >= 1, at_kill
+
+    successor = stack.new_processor("processor-next").start()
+    await assert_all_terminal_and_sound(db, {"processed": PAYOUTS})
+    async with aiohttp.ClientSession() as session:
+        metrics = await scrape(session, successor.url)
+    assert metrics.value("payout_messages_total", outcome="skipped_duplicate") >= 1
+    assert len(window.hits) == 1
