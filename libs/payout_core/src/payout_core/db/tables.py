@@ -1,5 +1,6 @@
 """SQLAlchemy Core tables. Alembic migrations are the source of truth for the live schema;
-these definitions mirror them (tests/integration/test_tables_match_migrations.py checks the two agree)."""
+these definitions mirror them (tests/integration/test_tables_match_migrations.py checks that
+the two agree)."""
 
 from __future__ import annotations
 
