@@ -5,8 +5,6 @@ processed once."""
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Callable
 
 import aiohttp
@@ -15,25 +13,13 @@ import pytest
 from tests.e2e.conftest import Stack
 from tests.support.load import create_payouts
 from tests.support.payout_checks import assert_all_terminal_and_sound, status_counts
-from tests.support.polling import eventually
-from tests.support.processes import Service
+from tests.support.polling import eventually_holds
 from tests.support.scrape import scrape
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.wire_taps import BASIC_ACK, AmqpFrameTrap, Window
 
 pytestmark = pytest.mark.e2e
 PAYOUTS = 10
-
-
-def sigkill(service: Service) -> None:
-    assert service.proc is not None
-    service.killed = True
-    os.kill(service.proc.pid, signal.SIGKILL)
-
-
-async def exited(service: Service) -> bool:
-    assert service.proc is not None
-    return service.proc.poll() is not None
 
 
 async def test_processor_killed_between_commit_and_ack_pays_each_payout_once(
@@ -47,9 +33,9 @@ async def test_processor_killed_between_commit_and_ack_pays_each_payout_once(
     window = Window(times=1)
     proxy = tcp_proxy(amqp_url, lambda: AmqpFrameTrap(window, BASIC_ACK, "to_server"))
     trapped = stack.new_processor("processor-trapped", AMQP_URL=proxy.proxied(amqp_url))
-    window.action = lambda: sigkill(trapped)
+    window.action = trapped.kill  # SIGKILL, from the proxy, at that frame
     trapped.start(wait_ready=False)
-    await eventually(lambda: exited(trapped), timeout=30, what="the processor killed at its ack")
+    await eventually_holds(lambda: not trapped.running, timeout=30, what="the kill at the ack")
     assert window.hits, "the processor's ack was never intercepted"
     # Its outcome was committed before the ack it never delivered.
     at_kill = await status_counts(db)

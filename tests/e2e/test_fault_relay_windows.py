@@ -13,8 +13,6 @@ Every time the payout is processed, once."""
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Callable
 
 import aiohttp
@@ -23,19 +21,13 @@ import pytest
 from tests.e2e.conftest import Stack
 from tests.support.load import payout_body
 from tests.support.payout_checks import assert_all_terminal_and_sound, fetch
-from tests.support.polling import eventually
+from tests.support.polling import eventually, eventually_holds
 from tests.support.processes import Service
 from tests.support.scrape import scrape
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.wire_taps import BASIC_ACK, BASIC_PUBLISH, AmqpFrameTrap, Window
 
 pytestmark = pytest.mark.e2e
-
-
-def sigkill(service: Service) -> None:
-    assert service.proc is not None
-    service.killed = True
-    os.kill(service.proc.pid, signal.SIGKILL)
 
 
 async def skipped_duplicates(processor: Service) -> float:
@@ -67,7 +59,7 @@ async def test_a_relay_window_loses_nothing_and_pays_once(
     proxy = tcp_proxy(amqp_url, lambda: AmqpFrameTrap(window, method, direction))
     trapped = stack.new_api("api-trapped", AMQP_URL=proxy.proxied(amqp_url))
     if kill:
-        window.action = lambda: sigkill(trapped)
+        window.action = trapped.kill  # SIGKILL, from the proxy, at that frame
     trapped.start()
 
     async with aiohttp.ClientSession() as session:
@@ -77,7 +69,7 @@ async def test_a_relay_window_loses_nothing_and_pays_once(
             payout_id = (await response.json())["id"]
 
     if kill:
-        await eventually(lambda: _exited(trapped), timeout=20, what="the API killed in the window")
+        await eventually_holds(lambda: not trapped.running, timeout=20, what="the API killed")
         assert window.hits, "the relay's frame was never intercepted"
         (published_at,) = [row[0] for row in await fetch(db, "SELECT published_at FROM outbox")]
         assert published_at is None, "the window is before published_at is written"
@@ -91,8 +83,3 @@ async def test_a_relay_window_loses_nothing_and_pays_once(
     await eventually(duplicates_skipped, timeout=20, what="the duplicate delivery skipped")
     assert await skipped_duplicates(stack.processor) == duplicates
     assert len(window.hits) == 1, "the relay's frame was never intercepted"
-
-
-async def _exited(service: Service) -> bool:
-    assert service.proc is not None
-    return service.proc.poll() is not None

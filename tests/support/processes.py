@@ -50,6 +50,10 @@ class Service:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def start(self, wait_ready: bool = True, timeout: float = 30.0) -> Service:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._log = log
