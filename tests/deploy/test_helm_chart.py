@@ -157,7 +157,7 @@ def test_pods_are_locked_down(rendered: Rendered, values_set: str) -> None:
         assert psc["runAsUser"] != 0, where
         assert psc["seccompProfile"]["type"] == "RuntimeDefault", where
         volumes = {v["name"]: v for v in pod["volumes"]}
-        for container in pod["containers"]:
+        for container in pod["containers"] + pod.get("initContainers", []):
             sc = container["securityContext"]
             assert sc["allowPrivilegeEscalation"] is False, where
             assert sc["readOnlyRootFilesystem"] is True, where
@@ -205,6 +205,26 @@ def test_probes_use_the_health_endpoints(rendered: Rendered, values_set: str) ->
                 * container["startupProbe"]["failureThreshold"]
             )
             assert budget >= 30, "the startup probe must allow at least 30 s to start"
+
+
+def test_pods_start_after_their_check_config_init_container(
+    rendered: Rendered, values_set: str
+) -> None:
+    """The init container is the service's own command with --check-config, in the same
+    image and with the same environment: it checks what the service will run with."""
+    manifests = rendered(values_set)
+    for component in COMPONENTS:
+        pod = manifests.get("Deployment", component_name(component))["spec"]["template"]["spec"]
+        if values_set == "ci/minimal-values.yaml":
+            assert "initContainers" not in pod  # checkConfig.enabled: false
+            continue
+        (check,) = pod["initContainers"]
+        (service,) = pod["containers"]
+        assert check["name"] == "check-config"
+        assert check["command"] == service["command"]
+        assert check["args"] == ["--check-config"]
+        for key in ("image", "imagePullPolicy", "envFrom", "env", "securityContext"):
+            assert check[key] == service[key], (component, key)
 
 
 def test_grace_period_exceeds_the_drain_time(rendered: Rendered, values_set: str) -> None:
@@ -395,8 +415,7 @@ def test_migrations_never_run_in_the_replicas(rendered: Rendered, values_set: st
     manifests = rendered(values_set)
     for deployment in manifests.of_kind("Deployment"):
         pod = deployment["spec"]["template"]["spec"]
-        assert "initContainers" not in pod
-        for container in pod["containers"]:
+        for container in pod["containers"] + pod.get("initContainers", []):
             argv = container.get("command", []) + container.get("args", [])
             assert "migrate" not in argv and "payout-admin" not in argv
     jobs = manifests.of_kind("Job")
@@ -477,7 +496,7 @@ def test_network_policy_peers_and_extra_egress(rendered: Rendered) -> None:
 def test_minimal_values_switch_the_optional_objects_off(rendered: Rendered) -> None:
     manifests = rendered("ci/minimal-values.yaml")
     kinds = {d["kind"] for d in manifests.docs}
-    assert kinds.isdisjoint({"NetworkPolicy", "PodDisruptionBudget", "Job"})
+    assert kinds.isdisjoint({"NetworkPolicy", "PodDisruptionBudget", "Job", "Pod"})
     service = manifests.get("Service", API)
     assert service["spec"]["type"] == "NodePort"
     assert service["spec"]["ports"][0]["nodePort"] == 30080

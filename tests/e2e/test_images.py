@@ -108,13 +108,20 @@ def containers() -> Iterator[Containers]:
 
 @pytest.fixture(scope="module")
 def deployment(images: ImageBuild, infra: Infra, containers: Containers) -> Deployment:
-    """What `helm install` does: the migration hook Job to completion, then api + processor."""
+    """What `helm install` does: the migration hook Job to completion, then api + processor,
+    each after its check-config init container exited 0."""
     chart = chart_for(infra)
     migration = Container.start(chart["migrate"], f"payout-e2e-migrate-{containers.run_id}")
     containers.started.append(migration)
     exit_code = migration.wait_exit()
     logs = migration.logs(tail=200)
     assert exit_code == 0, logs
+    for component in ("api", "processor"):  # each pod's init container, as the kubelet runs it
+        check = Container.start(
+            chart[f"{component}/check-config"], f"payout-e2e-{component}-check-{containers.run_id}"
+        )
+        containers.started.append(check)
+        assert check.wait_exit() == 0, check.logs(tail=50)
     api = containers.start(chart["api"], "api")
     processor = containers.start(chart["processor"], "processor")
     startup = {"api": api.wait_ready(), "processor": processor.wait_ready()}

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import sqlalchemy as sa
 
 from payout_core import clients
+from payout_core.cli import add_common_options
 from payout_core.db.engine import create_engine
 from payout_core.db.migrate import migrate
 from payout_core.logging import configure_logging
@@ -82,6 +83,7 @@ async def _reconcile(settings: Settings, stuck_after_s: float) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="payout-admin", description=__doc__)
+    add_common_options(parser, "payout-core")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="create the database if missing and apply migrations")
     create = sub.add_parser("create-client", help="create an API client and print its key")
