@@ -436,6 +436,7 @@ def test_defaults_are_secure_and_minimal(rendered: Rendered) -> None:
         "Deployment",
         "Job",
         "NetworkPolicy",
+        "Pod",
         "PodDisruptionBudget",
         "Secret",
         "Service",
@@ -635,3 +636,41 @@ def test_dashboard_configmap_for_the_grafana_sidecar(rendered: Rendered) -> None
         for d in rendered("default").of_kind("ConfigMap")
         if "grafana_dashboard" in d["metadata"]["labels"]
     ]
+
+
+# -------------------------------------------------------------------------- helm test
+
+
+def test_helm_test_pod_checks_both_services_with_the_bootstrap_key(rendered: Rendered) -> None:
+    """A test hook Pod in the API image that reaches both Services on their ports and reads
+    the bootstrap key from the release's Secret (or secrets.existingSecret)."""
+    manifests = rendered("default")
+    (pod,) = manifests.of_kind("Pod")
+    assert pod["metadata"]["name"] == component_name("test")
+    assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "test"
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert pod["spec"]["restartPolicy"] == "Never"
+    (container,) = pod["spec"]["containers"]
+    assert container["image"] == workload_container(manifests, "api")["image"]
+    assert container["command"] == ["payout-smoke-test"]
+    ports = {
+        name: manifests.get("Service", name)["spec"]["ports"][0]["port"]
+        for name in (API, PROCESSOR)
+    }
+    assert container["args"] == [
+        *("--api-url", f"http://{API}:{ports[API]}"),
+        *("--processor-url", f"http://{PROCESSOR}:{ports[PROCESSOR]}"),
+    ]
+    key = env_by_name(container)["API_BOOTSTRAP_KEY"]["valueFrom"]["secretKeyRef"]
+    api_key = env_by_name(workload_container(manifests, "api"))["API_BOOTSTRAP_KEY"]
+    assert key == api_key["valueFrom"]["secretKeyRef"]
+    existing = rendered("ci/existing-secret-values.yaml")
+    (pod,) = existing.of_kind("Pod")
+    (container,) = pod["spec"]["containers"]
+    key = env_by_name(container)["API_BOOTSTRAP_KEY"]["valueFrom"]["secretKeyRef"]
+    assert (
+        key["name"]
+        == existing.get("Deployment", API)["spec"]["template"]["spec"]["containers"][0]["env"][2][
+            "valueFrom"
+        ]["secretKeyRef"]["name"]
+    )
