@@ -106,7 +106,7 @@ build: .env ## build the payout-api and payout-processor images (docker compose 
 images-local: install ## build both images here with podman, no registry or index (docs/images-offline.md)
 	scripts/images-local.sh
 
-up: .env ## start the compose stack in the background (PROFILES=observability adds Prometheus)
+up: .env ## start the compose stack in the background (PROFILES=observability adds Prometheus and Grafana)
 	$(COMPOSE_CMD) up --detach --build
 	$(COMPOSE_CMD) ps
 
