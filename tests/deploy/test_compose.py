@@ -189,14 +189,19 @@ def test_database_and_broker_urls_point_at_the_compose_services() -> None:
 # ---------------------------------------------------------------------------- prometheus
 
 
-def test_prometheus_mounts_existing_files_and_scrapes_both_services() -> None:
-    prometheus = compose_file()["services"]["prometheus"]
+def bind_mounts(service: dict[str, Any]) -> dict[str, Path]:
+    """Container path -> file in this repository, of every bind mount; each must exist."""
     mounts = {}
-    for volume in prometheus["volumes"]:
+    for volume in service["volumes"]:
         source, target, *_ = volume.split(":")
         if source.startswith("./"):
             assert (ROOT / source).is_file(), f"{source} does not exist"
             mounts[target] = ROOT / source
+    return mounts
+
+
+def test_prometheus_mounts_existing_files_and_scrapes_both_services() -> None:
+    mounts = bind_mounts(compose_file()["services"]["prometheus"])
     config = yaml.safe_load(mounts["/etc/prometheus/prometheus.yml"].read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert jobs["payout-api"]["static_configs"][0]["targets"] == ["api:8000"]
@@ -213,17 +218,6 @@ def test_prometheus_mounts_existing_files_and_scrapes_both_services() -> None:
 # ------------------------------------------------------------------------------- grafana
 
 GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
-
-
-def bind_mounts(service: dict[str, Any]) -> dict[str, Path]:
-    """Container path -> file in this repository, of every bind mount; each must exist."""
-    mounts = {}
-    for volume in service["volumes"]:
-        source, target, *_ = volume.split(":")
-        if source.startswith("./"):
-            assert (ROOT / source).is_file(), f"{source} does not exist"
-            mounts[target] = ROOT / source
-    return mounts
 
 
 def test_grafana_provisions_the_stack_prometheus_as_default_data_source() -> None:
