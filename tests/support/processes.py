@@ -10,6 +10,7 @@ import sys
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from tests.support.polling import eventually_sync
 
@@ -42,7 +43,7 @@ class Service:
     log_path: Path
     port: int
     proc: subprocess.Popen[bytes] | None = None
-    _log: object = field(default=None, repr=False)
+    _log: IO[bytes] | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -82,7 +83,7 @@ class Service:
             self.proc.kill()
             code = self.proc.wait()
         if self._log is not None:
-            self._log.close()  # type: ignore[attr-defined]
+            self._log.close()
         return code
 
     def kill(self) -> None:
@@ -90,7 +91,7 @@ class Service:
         self.proc.kill()
         self.proc.wait()
         if self._log is not None:
-            self._log.close()  # type: ignore[attr-defined]
+            self._log.close()
 
     def log_tail(self, lines: int = 30) -> str:
         try:

@@ -29,7 +29,7 @@ MAX_METADATA_VALUE_LEN = 500
 STATUSES = [s.value for s in PayoutStatus]
 
 
-class Amount(fields.Field):
+class Amount(fields.Field[Decimal]):
     """A decimal amount sent as a JSON string or an exact JSON number; returned as a string."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
@@ -68,7 +68,9 @@ class Bic(fields.String):
 
 
 class Metadata(fields.Dict):
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> dict[str, str]:
         if not isinstance(value, dict):
             raise ValidationError("Must be an object of string keys to string values.")
         errors = []

@@ -17,7 +17,7 @@ import sys
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 TIMEOUT_S = 10.0
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--processor-url", required=True, help="base URL of the processor")
     args = parser.parse_args(argv)
     key = os.environ.get("API_BOOTSTRAP_KEY", "")
-    steps = [
+    steps: list[Callable[[], str]] = [
         lambda: check_ready("api", args.api_url.rstrip("/")),
         lambda: check_ready("processor", args.processor_url.rstrip("/")),
         lambda: create_and_read_back(args.api_url.rstrip("/"), key),

@@ -146,7 +146,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
 }
 
 
-def _domain_field_properties(self: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any]:
+def _domain_field_properties(self: Any, field: fields.Field[Any], **kwargs: Any) -> dict[str, Any]:
     """JSON Schema for the custom fields of payout_core.schemas (apispec attribute function)."""
     if isinstance(field, schemas.ReadOnly):
         return {"readOnly": True, "description": "Set by the server; do not send it."}
@@ -351,7 +351,9 @@ def _payout_paths() -> dict[str, dict[str, Any]]:
     }
 
 
-def _open_operation(tag: str, summary: str, responses: dict[str, Any], **extra: Any) -> dict:
+def _open_operation(
+    tag: str, summary: str, responses: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
     """An operation that needs no API key."""
     return {"tags": [tag], "summary": summary, "security": [], "responses": responses, **extra}
 
@@ -511,7 +513,9 @@ def build_document() -> dict[str, Any]:
             {"name": "docs", "description": "This documentation; no key needed."},
         ],
     )
-    marshmallow.converter.add_attribute_function(_domain_field_properties)
+    marshmallow.converter.add_attribute_function(  # type: ignore[union-attr]  # set by APISpec(plugins=...) above
+        _domain_field_properties
+    )
     spec.components.security_scheme(
         BEARER,
         {
