@@ -40,8 +40,8 @@ migrate: install ## create the database if missing and apply Alembic migrations
 makemigrations: install ## autogenerate a migration: make makemigrations m="what changed"
 	$(BIN)/alembic -c alembic.ini revision --autogenerate -m "$(m)"
 
-test: install system-deps ## the whole suite on the local PostgreSQL and RabbitMQ (own database and vhost)
-	$(BIN)/pytest
+test: install system-deps ## the whole suite on the local PostgreSQL and RabbitMQ (own database and vhost), with coverage
+	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-report=xml
 
 test-unit: install ## unit tests only (no services needed)
 	$(BIN)/pytest tests/unit
