@@ -46,9 +46,10 @@ test: install system-deps ## the whole suite on the local PostgreSQL and RabbitM
 test-unit: install ## unit tests only (no services needed)
 	$(BIN)/pytest tests/unit
 
-lint: install ## ruff, actionlint (.github/workflows)
+lint: install ## ruff, mypy (strict), actionlint (.github/workflows)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/actionlint
 
 fmt: install ## ruff format + autofix
