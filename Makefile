@@ -40,15 +40,17 @@ migrate: install ## create the database if missing and apply Alembic migrations
 makemigrations: install ## autogenerate a migration: make makemigrations m="what changed"
 	$(BIN)/alembic -c alembic.ini revision --autogenerate -m "$(m)"
 
-test: install system-deps ## the whole suite on the local PostgreSQL and RabbitMQ (own database and vhost)
-	$(BIN)/pytest
+test: install system-deps ## the whole suite on the local PostgreSQL and RabbitMQ (own database and vhost), with coverage
+	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-report=xml
 
 test-unit: install ## unit tests only (no services needed)
 	$(BIN)/pytest tests/unit
 
-lint: install ## ruff
+lint: install ## ruff, mypy (strict), actionlint (.github/workflows)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/actionlint
 
 fmt: install ## ruff format + autofix
 	$(BIN)/ruff format .
@@ -106,7 +108,7 @@ build: .env ## build the payout-api and payout-processor images (docker compose 
 images-local: install ## build both images here with podman, no registry or index (docs/images-offline.md)
 	scripts/images-local.sh
 
-up: .env ## start the compose stack in the background (PROFILES=observability adds Prometheus)
+up: .env ## start the compose stack in the background (PROFILES=observability adds Prometheus and Grafana)
 	$(COMPOSE_CMD) up --detach --build
 	$(COMPOSE_CMD) ps
 

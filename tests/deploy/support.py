@@ -123,11 +123,14 @@ class Manifests:
         return {d["metadata"]["name"] for d in self.of_kind(kind)}
 
     def pod_specs(self) -> list[tuple[str, dict[str, Any]]]:
-        """(kind/name, pod template) of every Deployment and Job."""
+        """(kind/name, pod template) of every Deployment and Job, and each Pod (its own
+        template: metadata and spec)."""
         specs = []
         for doc in self.docs:
             if doc["kind"] in ("Deployment", "Job", "StatefulSet", "DaemonSet"):
                 specs.append((f"{doc['kind']}/{doc['metadata']['name']}", doc["spec"]["template"]))
+            elif doc["kind"] == "Pod":
+                specs.append((f"Pod/{doc['metadata']['name']}", doc))
         return specs
 
 

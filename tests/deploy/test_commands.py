@@ -30,6 +30,7 @@ def test_every_origin_is_covered(commands: dict[str, list[str]]) -> None:
         "chart:Deployment/payout-service-api/api",
         "chart:Deployment/payout-service-processor/processor",
         "chart:Job/payout-service-migrate/migrate",
+        "chart:Pod/payout-service-test/helm-test",
         "compose:migrate",
         "compose:api",
         "compose:processor",

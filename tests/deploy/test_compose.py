@@ -1,7 +1,8 @@
 """docker-compose.yml: valid against the compose-spec JSON schema (vendored in
 tests/deploy/schemas, see its README), wired like the chart (one-shot migration first,
 healthchecks, depends_on conditions, same environment variables, same hardening), every
-variable in .env.example, and the Prometheus profile scraping what exists.
+variable in .env.example, and the observability profile: Prometheus scraping what exists,
+Grafana provisioned from files with that Prometheus and the shipped dashboard.
 """
 
 from __future__ import annotations
@@ -97,10 +98,14 @@ def test_schema_rejects_a_broken_compose_file() -> None:
 
 def test_services_and_images() -> None:
     services = compose_file()["services"]
-    assert set(services) == {"postgres", "rabbitmq", "migrate", "api", "processor", "prometheus"}
+    assert set(services) == {
+        *("postgres", "rabbitmq", "migrate", "api", "processor"),
+        *("prometheus", "grafana"),
+    }
     assert services["postgres"]["image"] == "postgres:16"
     assert re.fullmatch(r"rabbitmq:3\.\d+-management", services["rabbitmq"]["image"])
     assert services["prometheus"]["profiles"] == ["observability"]
+    assert services["grafana"]["profiles"] == ["observability"]
     targets = {s.name for s in dockerfile_stages()}
     for name in APP_SERVICES:
         build = services[name]["build"]
@@ -191,14 +196,19 @@ def test_database_and_broker_urls_point_at_the_compose_services() -> None:
 # ---------------------------------------------------------------------------- prometheus
 
 
-def test_prometheus_mounts_existing_files_and_scrapes_both_services() -> None:
-    prometheus = compose_file()["services"]["prometheus"]
+def bind_mounts(service: dict[str, Any]) -> dict[str, Path]:
+    """Container path -> file in this repository, of every bind mount; each must exist."""
     mounts = {}
-    for volume in prometheus["volumes"]:
+    for volume in service["volumes"]:
         source, target, *_ = volume.split(":")
         if source.startswith("./"):
             assert (ROOT / source).is_file(), f"{source} does not exist"
             mounts[target] = ROOT / source
+    return mounts
+
+
+def test_prometheus_mounts_existing_files_and_scrapes_both_services() -> None:
+    mounts = bind_mounts(compose_file()["services"]["prometheus"])
     config = yaml.safe_load(mounts["/etc/prometheus/prometheus.yml"].read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert jobs["payout-api"]["static_configs"][0]["targets"] == ["api:8000"]
@@ -210,3 +220,72 @@ def test_prometheus_mounts_existing_files_and_scrapes_both_services() -> None:
     assert all(t.endswith(".yaml") for t in rules)
     rules_file = yaml.safe_load(mounts[rules[0]].read_text())
     assert rules_file["groups"], "the mounted alert rules have no groups"
+
+
+# ------------------------------------------------------------------------------- grafana
+
+GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
+
+
+def test_grafana_provisions_the_stack_prometheus_as_default_data_source() -> None:
+    services = compose_file()["services"]
+    grafana = services["grafana"]
+    mounts = bind_mounts(grafana)
+    files = [p for t, p in mounts.items() if t.startswith(f"{GRAFANA_PROVISIONING}/datasources/")]
+    assert len(files) == 1
+    config = yaml.safe_load(files[0].read_text())
+    assert config["apiVersion"] == 1
+    (source,) = config["datasources"]
+    assert (source["type"], source["access"], source["isDefault"]) == ("prometheus", "proxy", True)
+    # the compose service name and the port Prometheus listens on inside the network
+    published = services["prometheus"]["ports"][0].rsplit(":", 1)[1]
+    assert source["url"] == f"http://prometheus:{published}"
+    assert grafana["depends_on"]["prometheus"]["condition"] == "service_healthy"
+    scrape = yaml.safe_load((ROOT / "deploy/compose/prometheus.yml").read_text())
+    assert source["jsonData"]["timeInterval"] == scrape["global"]["scrape_interval"]
+
+
+def test_grafana_provisions_the_shipped_dashboard_as_its_home_page() -> None:
+    grafana = compose_file()["services"]["grafana"]
+    mounts = bind_mounts(grafana)
+    (provider_file,) = [
+        p for t, p in mounts.items() if t.startswith(f"{GRAFANA_PROVISIONING}/dashboards/")
+    ]
+    config = yaml.safe_load(provider_file.read_text())
+    assert config["apiVersion"] == 1
+    (provider,) = config["providers"]
+    assert provider["type"] == "file"
+    folder = provider["options"]["path"]
+    dashboards = {t: p for t, p in mounts.items() if t.startswith(f"{folder}/")}
+    assert dashboards == {
+        f"{folder}/payout-service.json": ROOT / "deploy/observability/grafana-dashboard.json"
+    }
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home in dashboards
+
+
+def test_dashboard_queries_use_the_data_source_grafana_picks_by_default() -> None:
+    """The dashboard's panels and variables query through its `datasource` variable, whose
+    type is the provisioned default source's: no panel is left without data."""
+    dashboard = json.loads((ROOT / "deploy/observability/grafana-dashboard.json").read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    expected = {"type": "prometheus", "uid": "${datasource}"}
+    queried = [p for p in dashboard["panels"] if p.get("targets")]
+    assert queried
+    for panel in queried:
+        assert panel["datasource"] == expected, panel["title"]
+    for variable in variables.values():
+        if variable["type"] == "query":
+            assert variable["datasource"] == expected, variable["name"]
+
+
+def test_grafana_has_no_default_credentials_beyond_loopback() -> None:
+    grafana = compose_file()["services"]["grafana"]
+    env = grafana["environment"]
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    assert "GRAFANA_ADMIN_PASSWORD" in env["GF_SECURITY_ADMIN_PASSWORD"]
+    assert "GRAFANA_ADMIN_PASSWORD" in env_example()
+    assert all(p.startswith("127.0.0.1:") for p in grafana["ports"])

@@ -157,7 +157,7 @@ def test_pods_are_locked_down(rendered: Rendered, values_set: str) -> None:
         assert psc["runAsUser"] != 0, where
         assert psc["seccompProfile"]["type"] == "RuntimeDefault", where
         volumes = {v["name"]: v for v in pod["volumes"]}
-        for container in pod["containers"]:
+        for container in pod["containers"] + pod.get("initContainers", []):
             sc = container["securityContext"]
             assert sc["allowPrivilegeEscalation"] is False, where
             assert sc["readOnlyRootFilesystem"] is True, where
@@ -205,6 +205,26 @@ def test_probes_use_the_health_endpoints(rendered: Rendered, values_set: str) ->
                 * container["startupProbe"]["failureThreshold"]
             )
             assert budget >= 30, "the startup probe must allow at least 30 s to start"
+
+
+def test_pods_start_after_their_check_config_init_container(
+    rendered: Rendered, values_set: str
+) -> None:
+    """The init container is the service's own command with --check-config, in the same
+    image and with the same environment: it checks what the service will run with."""
+    manifests = rendered(values_set)
+    for component in COMPONENTS:
+        pod = manifests.get("Deployment", component_name(component))["spec"]["template"]["spec"]
+        if values_set == "ci/minimal-values.yaml":
+            assert "initContainers" not in pod  # checkConfig.enabled: false
+            continue
+        (check,) = pod["initContainers"]
+        (service,) = pod["containers"]
+        assert check["name"] == "check-config"
+        assert check["command"] == service["command"]
+        assert check["args"] == ["--check-config"]
+        for key in ("image", "imagePullPolicy", "envFrom", "env", "securityContext"):
+            assert check[key] == service[key], (component, key)
 
 
 def test_grace_period_exceeds_the_drain_time(rendered: Rendered, values_set: str) -> None:
@@ -395,8 +415,7 @@ def test_migrations_never_run_in_the_replicas(rendered: Rendered, values_set: st
     manifests = rendered(values_set)
     for deployment in manifests.of_kind("Deployment"):
         pod = deployment["spec"]["template"]["spec"]
-        assert "initContainers" not in pod
-        for container in pod["containers"]:
+        for container in pod["containers"] + pod.get("initContainers", []):
             argv = container.get("command", []) + container.get("args", [])
             assert "migrate" not in argv and "payout-admin" not in argv
     jobs = manifests.of_kind("Job")
@@ -417,6 +436,7 @@ def test_defaults_are_secure_and_minimal(rendered: Rendered) -> None:
         "Deployment",
         "Job",
         "NetworkPolicy",
+        "Pod",
         "PodDisruptionBudget",
         "Secret",
         "Service",
@@ -477,7 +497,7 @@ def test_network_policy_peers_and_extra_egress(rendered: Rendered) -> None:
 def test_minimal_values_switch_the_optional_objects_off(rendered: Rendered) -> None:
     manifests = rendered("ci/minimal-values.yaml")
     kinds = {d["kind"] for d in manifests.docs}
-    assert kinds.isdisjoint({"NetworkPolicy", "PodDisruptionBudget", "Job"})
+    assert kinds.isdisjoint({"NetworkPolicy", "PodDisruptionBudget", "Job", "Pod"})
     service = manifests.get("Service", API)
     assert service["spec"]["type"] == "NodePort"
     assert service["spec"]["ports"][0]["nodePort"] == 30080
@@ -616,3 +636,41 @@ def test_dashboard_configmap_for_the_grafana_sidecar(rendered: Rendered) -> None
         for d in rendered("default").of_kind("ConfigMap")
         if "grafana_dashboard" in d["metadata"]["labels"]
     ]
+
+
+# -------------------------------------------------------------------------- helm test
+
+
+def test_helm_test_pod_checks_both_services_with_the_bootstrap_key(rendered: Rendered) -> None:
+    """A test hook Pod in the API image that reaches both Services on their ports and reads
+    the bootstrap key from the release's Secret (or secrets.existingSecret)."""
+    manifests = rendered("default")
+    (pod,) = manifests.of_kind("Pod")
+    assert pod["metadata"]["name"] == component_name("test")
+    assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "test"
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert pod["spec"]["restartPolicy"] == "Never"
+    (container,) = pod["spec"]["containers"]
+    assert container["image"] == workload_container(manifests, "api")["image"]
+    assert container["command"] == ["payout-smoke-test"]
+    ports = {
+        name: manifests.get("Service", name)["spec"]["ports"][0]["port"]
+        for name in (API, PROCESSOR)
+    }
+    assert container["args"] == [
+        *("--api-url", f"http://{API}:{ports[API]}"),
+        *("--processor-url", f"http://{PROCESSOR}:{ports[PROCESSOR]}"),
+    ]
+    key = env_by_name(container)["API_BOOTSTRAP_KEY"]["valueFrom"]["secretKeyRef"]
+    api_key = env_by_name(workload_container(manifests, "api"))["API_BOOTSTRAP_KEY"]
+    assert key == api_key["valueFrom"]["secretKeyRef"]
+    existing = rendered("ci/existing-secret-values.yaml")
+    (pod,) = existing.of_kind("Pod")
+    (container,) = pod["spec"]["containers"]
+    key = env_by_name(container)["API_BOOTSTRAP_KEY"]["valueFrom"]["secretKeyRef"]
+    assert (
+        key["name"]
+        == existing.get("Deployment", API)["spec"]["template"]["spec"]["containers"][0]["env"][2][
+            "valueFrom"
+        ]["secretKeyRef"]["name"]
+    )

@@ -10,6 +10,7 @@ values.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -109,13 +110,20 @@ def containers() -> Iterator[Containers]:
 
 @pytest.fixture(scope="module")
 def deployment(images: ImageBuild, infra: Infra, containers: Containers) -> Deployment:
-    """What `helm install` does: the migration hook Job to completion, then api + processor."""
+    """What `helm install` does: the migration hook Job to completion, then api + processor,
+    each after its check-config init container exited 0."""
     chart = chart_for(infra)
     migration = Container.start(chart["migrate"], f"payout-e2e-migrate-{containers.run_id}")
     containers.started.append(migration)
     exit_code = migration.wait_exit()
     logs = migration.logs(tail=200)
     assert exit_code == 0, logs
+    for component in ("api", "processor"):  # each pod's init container, as the kubelet runs it
+        check = Container.start(
+            chart[f"{component}/check-config"], f"payout-e2e-{component}-check-{containers.run_id}"
+        )
+        containers.started.append(check)
+        assert check.wait_exit() == 0, check.logs(tail=50)
     api = containers.start(chart["api"], "api")
     processor = containers.start(chart["processor"], "processor")
     startup = {"api": api.wait_ready(), "processor": processor.wait_ready()}
@@ -227,3 +235,32 @@ async def test_sigterm_stops_each_container_cleanly_within_its_grace_period(
         for payout_id in ids:
             final = await wait_status(session, deployment.api, payout_id)
             assert final["status"] == "processed", final
+
+
+def on_host_network(spec: ChartContainer, services: dict[str, Container]) -> ChartContainer:
+    """The spec with each `http://<Service>:<port>` argument pointing at the container that
+    Service selects (host network: 127.0.0.1 and the container's port), as cluster DNS would."""
+    args = list(spec.args)
+    for option, component in (("--api-url", "api"), ("--processor-url", "processor")):
+        at = args.index(option) + 1
+        assert args[at].startswith(f"http://payout-service-{component}:"), args
+        args[at] = services[component].url
+    return dataclasses.replace(spec, args=tuple(args))
+
+
+def test_helm_test_pod_passes_against_the_release(deployment: Deployment, containers: Containers):
+    """The chart's `helm test` Pod, run from its container spec: /readyz of both services,
+    then a payout created with the bootstrap key and read back."""
+    spec = deployment.chart["helm-test"]
+    assert spec.command == ("payout-smoke-test",)
+    assert spec.env["API_BOOTSTRAP_KEY"] == BOOTSTRAP_KEY
+    services = {"api": deployment.api, "processor": deployment.processor}
+    check = Container.start(
+        on_host_network(spec, services), f"payout-e2e-helm-test-{containers.run_id}"
+    )
+    containers.started.append(check)
+    exit_code = check.wait_exit()
+    logs = check.logs()
+    assert exit_code == 0, logs
+    assert "ok: api is ready" in logs and "ok: processor is ready" in logs
+    assert "created and read back" in logs

@@ -1,7 +1,8 @@
 """The Helm chart's containers as `podman run` arguments.
 
-The chart is rendered with `helm template` and each container of its Deployments and hook Job
-is translated field by field: command (Kubernetes' `command` replaces the image's ENTRYPOINT),
+The chart is rendered with `helm template` and each container (and init container) of its
+Deployments, hook Job and test hook Pod is translated field by field: command (Kubernetes'
+`command` replaces the image's ENTRYPOINT),
 args, environment (envFrom ConfigMaps, `value`, secretKeyRef and configMapKeyRef), the user of
 the security contexts, the read-only root filesystem with the emptyDir volumes as tmpfs mounts,
 dropped capabilities, no privilege escalation, the memory limit and the termination grace
@@ -112,7 +113,8 @@ class ChartContainer:
 
 
 def chart_containers(manifests: Iterable[dict[str, Any]]) -> dict[str, ChartContainer]:
-    """Every container of the chart's Deployments and Jobs, by container name."""
+    """Every container of the chart's Deployments, Jobs and (test hook) Pods, by container
+    name; an init container as "<the pod's first container>/<its name>"."""
     docs = list(manifests)
     config_maps = {
         d["metadata"]["name"]: d.get("data") or {} for d in docs if d["kind"] == "ConfigMap"
@@ -126,11 +128,14 @@ def chart_containers(manifests: Iterable[dict[str, Any]]) -> dict[str, ChartCont
     }
     found: dict[str, ChartContainer] = {}
     for doc in docs:
-        if doc["kind"] not in ("Deployment", "Job"):
+        if doc["kind"] not in ("Deployment", "Job", "Pod"):
             continue
-        pod = doc["spec"]["template"]["spec"]
+        pod = doc["spec"] if doc["kind"] == "Pod" else doc["spec"]["template"]["spec"]
         for container in pod["containers"]:
             found[container["name"]] = _container(pod, container, config_maps, secrets)
+        for init in pod.get("initContainers") or []:
+            key = f"{pod['containers'][0]['name']}/{init['name']}"
+            found[key] = _container(pod, init, config_maps, secrets)
     return found
 
 

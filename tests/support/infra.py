@@ -6,7 +6,7 @@ import asyncio
 import os
 import secrets
 import subprocess
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -46,10 +46,10 @@ def delete_vhost(name: str) -> None:
     rabbitmqctl("delete_vhost", name)
 
 
-async def _admin(action: Callable[[asyncpg.Connection], object]) -> object:
+async def _admin(action: Callable[[asyncpg.Connection], Awaitable[object]]) -> object:
     conn = await asyncpg.connect(PG_ADMIN_URL)
     try:
-        return await action(conn)  # type: ignore[misc]
+        return await action(conn)
     finally:
         await conn.close()
 

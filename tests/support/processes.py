@@ -10,6 +10,7 @@ import sys
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from tests.support.polling import eventually_sync
 
@@ -44,7 +45,7 @@ class Service:
     proc: subprocess.Popen[bytes] | None = None
     # Set when a test kills it on purpose: its non-zero exit is then expected.
     killed: bool = False
-    _log: object = field(default=None, repr=False)
+    _log: IO[bytes] | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -88,7 +89,7 @@ class Service:
             self.proc.kill()
             code = self.proc.wait()
         if self._log is not None:
-            self._log.close()  # type: ignore[attr-defined]
+            self._log.close()
         return code
 
     def kill(self) -> None:
@@ -97,7 +98,7 @@ class Service:
         self.proc.kill()
         self.proc.wait()
         if self._log is not None:
-            self._log.close()  # type: ignore[attr-defined]
+            self._log.close()
 
     def log_tail(self, lines: int = 30) -> str:
         try:

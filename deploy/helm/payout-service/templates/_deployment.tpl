@@ -50,6 +50,29 @@ spec:
       {{- with $v.priorityClassName }}
       priorityClassName: {{ . }}
       {{- end }}
+      {{- if $ctx.Values.checkConfig.enabled }}
+      initContainers:
+        # Starts the service only once every setting is valid and PostgreSQL and RabbitMQ
+        # answer; exit 2 (one line per problem in its log) and the kubelet retries it.
+        - name: check-config
+          image: {{ include "payout-service.image" (dict "ctx" $ctx "image" $v.image) | quote }}
+          imagePullPolicy: {{ include "payout-service.imagePullPolicy" (dict "ctx" $ctx "image" $v.image) }}
+          command:
+            {{- toYaml $v.command | nindent 12 }}
+          args:
+            - --check-config
+          {{- include "payout-service.containerEnv" . | nindent 10 }}
+          {{- with $ctx.Values.checkConfig.resources }}
+          resources:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+          {{- with $ctx.Values.securityContext }}
+          securityContext:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+          volumeMounts:
+            {{- include "payout-service.tmpVolumeMount" $ctx | nindent 12 }}
+      {{- end }}
       containers:
         - name: {{ $component }}
           image: {{ include "payout-service.image" (dict "ctx" $ctx "image" $v.image) | quote }}
@@ -64,16 +87,7 @@ spec:
             - name: http
               containerPort: {{ $v.port }}
               protocol: TCP
-          envFrom:
-            - configMapRef:
-                name: {{ include "payout-service.fullname" $ctx }}
-          env:
-            {{- range .secretEnv }}
-            {{- include "payout-service.secretEnv" (dict "ctx" $ctx "name" (index . 0) "key" (index . 1) "optional" (index . 2)) | nindent 12 }}
-            {{- end }}
-            {{- with $ctx.Values.extraEnv }}
-            {{- toYaml . | nindent 12 }}
-            {{- end }}
+          {{- include "payout-service.containerEnv" . | nindent 10 }}
           {{- if $v.startupProbe.enabled }}
           startupProbe:
             {{- include "payout-service.httpProbe" (dict "probe" $v.startupProbe "path" "/healthz") | nindent 12 }}
@@ -114,4 +128,22 @@ spec:
       tolerations:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+{{- end }}
+
+{{/*
+The environment of a component's containers (the service and its check-config init container):
+the ConfigMap, the Secret's keys and extraEnv. Call with the deployment helper's dict.
+*/}}
+{{- define "payout-service.containerEnv" -}}
+{{- $ctx := .ctx -}}
+envFrom:
+  - configMapRef:
+      name: {{ include "payout-service.fullname" $ctx }}
+env:
+  {{- range .secretEnv }}
+  {{- include "payout-service.secretEnv" (dict "ctx" $ctx "name" (index . 0) "key" (index . 1) "optional" (index . 2)) | nindent 2 }}
+  {{- end }}
+  {{- with $ctx.Values.extraEnv }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 {{- end }}

@@ -8,15 +8,16 @@ import asyncio
 import json
 import re
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payout_core import audit, clients
+from payout_core.cli import add_common_options
 from payout_core.db.engine import create_engine
 from payout_core.db.migrate import migrate
 from payout_core.logging import configure_logging
@@ -219,6 +220,7 @@ async def _reconcile(settings: Settings, actor: str, stuck_after_s: float) -> in
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="payout-admin", description=__doc__)
+    add_common_options(parser, "payout-core")
     # Every command that changes or shows clients and keys is recorded in the audit table.
     audited = argparse.ArgumentParser(add_help=False)
     audited.add_argument(
@@ -297,7 +299,7 @@ def main(argv: list[str] | None = None) -> None:
         print("database is at the latest migration")
         return
     actor = getattr(args, "actor", None) or audit.os_user()
-    runners: dict[str, Callable[[], Awaitable[int]]] = {
+    runners: dict[str, Callable[[], Coroutine[Any, Any, int]]] = {
         "create-client": lambda: _create_client(settings, actor, args.name),
         "list-clients": lambda: _list_clients(settings, actor),
         "disable-client": lambda: _disable_client(settings, actor, args.name),

@@ -14,6 +14,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -165,7 +166,7 @@ async def create_client(conn: AsyncConnection, name: str, key: str | None = None
     return await _insert_key(conn, client_id, WRITE, key)
 
 
-async def _locked_client(conn: AsyncConnection, name: str) -> sa.Row:
+async def _locked_client(conn: AsyncConnection, name: str) -> sa.Row[Any, Any]:
     """The client's id and disabled_at, its row locked until the transaction ends, so that
     changes to its keys happen one after the other."""
     row = (

@@ -140,13 +140,13 @@ class _StderrLoggerFactory:
         return _StderrLogger(str(args[0]) if args else self._default_name)
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler[TextIO]):
     """The stdlib side: a StreamHandler on whatever sys.stderr is at the time."""
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return sys.stderr
 

@@ -17,6 +17,7 @@ from marshmallow import (
     validate,
     validates_schema,
 )
+from marshmallow.types import StrSequenceOrSet, UnknownOption
 
 from payout_core.domain.bank import account_error, bic_error, normalize_account
 from payout_core.domain.currencies import MINOR_UNITS, is_active_currency
@@ -30,7 +31,7 @@ MAX_METADATA_VALUE_LEN = 500
 STATUSES = [s.value for s in PayoutStatus]
 
 
-class Amount(fields.Field):
+class Amount(fields.Field[Decimal]):
     """A decimal amount sent as a JSON string or an exact JSON number; returned as a string."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
@@ -85,7 +86,9 @@ class FreeText(fields.String):
 
 
 class Metadata(fields.Dict):
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> dict[str, str]:
         if not isinstance(value, dict):
             raise ValidationError("Must be an object of string keys to string values.")
         errors = []
@@ -163,8 +166,8 @@ class _RequestBody(Schema):
         data: Any,
         *,
         many: bool | None = None,
-        partial: bool | None = None,
-        unknown: str | None = None,
+        partial: bool | StrSequenceOrSet | None = None,
+        unknown: UnknownOption | None = None,
     ) -> Any:
         read_only = {}
         if isinstance(data, dict):
@@ -173,13 +176,13 @@ class _RequestBody(Schema):
                 for k in data
                 if k in SERVER_SET_FIELDS and k not in self.fields
             }
-        options = {"many": many, "partial": partial, "unknown": unknown}
         if not read_only:
-            return super().load(data, **options)
+            return super().load(data, many=many, partial=partial, unknown=unknown)
+        rest = {k: v for k, v in data.items() if k not in read_only}
         try:
-            super().load({k: v for k, v in data.items() if k not in read_only}, **options)
+            super().load(rest, many=many, partial=partial, unknown=unknown)
         except ValidationError as exc:
-            raise ValidationError({**exc.normalized_messages(), **read_only}) from None
+            raise ValidationError({**exc.messages_dict, **read_only}) from None
         raise ValidationError(read_only)
 
 

@@ -8,6 +8,7 @@ import uvloop
 from payout_api.app import create_app
 from payout_api.server import serve as serve_app
 from payout_api.workers import run_workers
+from payout_core.cli import parse_service_args
 from payout_core.logging import configure_logging, get_logger
 from payout_core.settings import Settings, load_or_exit
 
@@ -27,7 +28,8 @@ def serve(settings: Settings) -> None:
     log.info("api_stopped")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parse_service_args("payout-api", __doc__, "payout-api", argv)
     settings = load_or_exit()
     configure_logging("api", settings.log_level, settings.log_format)
     if settings.api_workers == 1:

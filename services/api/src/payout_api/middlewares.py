@@ -147,7 +147,7 @@ async def scope_middleware(request: web.Request, handler: Handler) -> web.Stream
     return await handler(request)
 
 
-async def add_rate_limit_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
+async def add_rate_limit_headers(request: web.Request, response: web.StreamResponse) -> None:
     """On every response to a rate-limited request, errors included (on_response_prepare)."""
     decision = request.get(context.RATE_LIMIT)
     if decision is not None:

@@ -170,7 +170,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
 }
 
 
-def _domain_field_properties(self: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any]:
+def _domain_field_properties(self: Any, field: fields.Field[Any], **kwargs: Any) -> dict[str, Any]:
     """JSON Schema for the custom fields of payout_core.schemas (apispec attribute function)."""
     if isinstance(field.parent, schemas.PayoutSchema) and field.name in schemas.SERVER_SET_FIELDS:
         return {"readOnly": True}
@@ -388,7 +388,7 @@ def _open_operation(
     responses: dict[str, Any],
     problems: tuple[str, ...] = (),
     **extra: Any,
-) -> dict:
+) -> dict[str, Any]:
     """An operation that needs no API key."""
     responses = {**responses, **problem_responses((*problems, *COMMON_PROBLEMS))}
     return {"tags": [tag], "summary": summary, "security": [], "responses": responses, **extra}
@@ -549,7 +549,9 @@ def build_document() -> dict[str, Any]:
             {"name": "docs", "description": "This documentation; no key needed."},
         ],
     )
-    marshmallow.converter.add_attribute_function(_domain_field_properties)
+    marshmallow.converter.add_attribute_function(  # type: ignore[union-attr]  # set by APISpec(plugins=...) above
+        _domain_field_properties
+    )
     spec.components.security_scheme(
         BEARER,
         {

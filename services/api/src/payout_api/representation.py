@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from sqlalchemy import RowMapping
 
 from payout_core.domain.money import format_amount
 
 
-def payout_json(row: Mapping[str, Any]) -> dict[str, Any]:
+def payout_json(row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
     details = row["recipient_details"]
     return {
         "id": str(row["id"]),
@@ -33,7 +34,7 @@ def payout_json(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def event_json(row: Mapping[str, Any]) -> dict[str, Any]:
+def event_json(row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
     return {
         "from": row["from_status"],
         "to": row["to_status"],

@@ -8,6 +8,7 @@ import signal
 
 import uvloop
 
+from payout_core.cli import parse_service_args
 from payout_core.logging import configure_logging, get_logger
 from payout_core.settings import Settings, load_or_exit
 from payout_processor.service import bootstrap
@@ -28,14 +29,15 @@ async def run(settings: Settings) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await starting
     elif starting.exception() is not None:
-        raise starting.exception()  # type: ignore[misc]
+        raise starting.exception()  # type: ignore[misc]  # not None: the elif just checked it
     else:
         await stopping
     log.info("processor_stopping")
     await service.stop()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parse_service_args("payout-processor", __doc__, "payout-processor", argv)
     settings = load_or_exit()
     configure_logging("processor", settings.log_level, settings.log_format)
     uvloop.run(run(settings))

@@ -45,6 +45,7 @@ class Batcher(Generic[Item, Result]):
         return await future
 
     def _next_batch(self) -> list[tuple[Item, asyncio.Future[Result]]]:
+        batch: list[tuple[Item, asyncio.Future[Result]]]
         batch, later, keys = [], [], set()
         for entry in self._waiting:
             key = self._key(entry[0])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
@@ -223,7 +224,7 @@ class PayoutConsumer:
         return True
 
 
-def _attempt(headers: dict) -> int:
+def _attempt(headers: dict[str, Any]) -> int:
     try:
         return max(1, int(str(headers.get(HEADER_ATTEMPT, "1"))))
     except ValueError:

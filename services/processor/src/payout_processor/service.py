@@ -92,9 +92,10 @@ class ProcessorService:
                 topology = self.broker.topology
                 for queue in (topology.process_queue, topology.dead_queue):
                     declared = await queue.declare()
-                    self.metrics.queue_depth.labels(queue=queue.name).set(declared.message_count)
+                    # aiormq types both counts optional; Queue.DeclareOk always carries them
+                    self.metrics.queue_depth.labels(queue=queue.name).set(declared.message_count)  # type: ignore[arg-type]
                     self.metrics.queue_consumers.labels(queue=queue.name).set(
-                        declared.consumer_count
+                        declared.consumer_count  # type: ignore[arg-type]
                     )
             except Exception as exc:
                 log.debug("queue_stats_failed", error=str(exc)[:200])

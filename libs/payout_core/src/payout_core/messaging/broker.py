@@ -57,7 +57,7 @@ class BackoffRobustConnection(aio_pika.RobustConnection):
         self._max_backoff_s = 5.0
         super().__init__(*args, **kwargs)
 
-    @property  # type: ignore[override]
+    @property
     def reconnect_interval(self) -> float:
         if self._lost_at is None:
             return self.FIRST_RETRY_S
@@ -69,7 +69,7 @@ class BackoffRobustConnection(aio_pika.RobustConnection):
         # aio-pika sets it from the URL (?reconnect_interval=, default 5): it is our cap.
         self._max_backoff_s = float(value)
 
-    async def _on_connection_close(self, closing: asyncio.Future) -> None:
+    async def _on_connection_close(self, closing: asyncio.Future[Any]) -> None:
         if self._lost_at is None:
             self._lost_at = time.monotonic()
         await super()._on_connection_close(closing)
@@ -165,7 +165,7 @@ class Broker:
             )
             # wait=False: do not hold the channel lock until the socket drains (see
             # WRITE_BUFFER_FRAMES); the confirm is still awaited.
-            confirmation = await channel.basic_publish(
+            confirmation = await channel.basic_publish(  # type: ignore[call-arg]  # wait= is aiormq Channel's, not in its AbstractChannel
                 message.body,
                 exchange=exchange_name if msg.exchange is None else msg.exchange,
                 routing_key=msg.routing_key,
