@@ -13,6 +13,7 @@ from payout_core.db.migrate import upgrade
 from payout_core.settings import Settings
 from tests.support import infra as infra_mod
 from tests.support.infra import Infra
+from tests.support.provider import provider_in_process
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +39,14 @@ def fresh_infra(template_db: str) -> Iterator[Infra]:
     infra = infra_mod.make_infra(template_db)
     yield infra
     infra_mod.remove_infra(infra)
+
+
+@pytest.fixture
+async def provider_sim(fresh_infra: Infra) -> AsyncIterator[str]:
+    """The simulated provider for this test's infra, in-process; its URL (fresh_infra.env()
+    points processors at it from here on)."""
+    async with provider_in_process(fresh_infra) as url:
+        yield url
 
 
 @pytest.fixture

@@ -267,6 +267,8 @@ def test_every_setting_of_the_services_is_configurable(rendered: Rendered) -> No
     names = set(manifests.get("ConfigMap", RELEASE)["data"])
     api = workload_container(manifests, "api")
     names |= set(env_by_name(api))
+    # PROVIDER_SIM_DATABASE_URL: only the simulated provider reads it (an optional Secret key).
+    names |= set(env_by_name(workload_container(manifests, "provider-sim")))
     expected = settings_env_names()
     assert {"DATABASE_URL", "AMQP_URL", "API_BOOTSTRAP_KEY", "LOG_LEVEL"} <= expected
     assert expected - names == set(), "settings the chart cannot set"
@@ -414,6 +416,7 @@ def test_defaults_are_secure_and_minimal(rendered: Rendered) -> None:
     kinds = {d["kind"] for d in manifests.docs}
     assert kinds == {
         "ConfigMap",
+        "CronJob",
         "Deployment",
         "Job",
         "NetworkPolicy",
@@ -450,13 +453,26 @@ def test_network_policies_allow_only_what_is_needed(rendered: Rendered) -> None:
         egress_ports = {
             (p["port"], p["protocol"]) for rule in policy["spec"]["egress"] for p in rule["ports"]
         }
-        assert egress_ports == {
-            (53, "UDP"),
-            (53, "TCP"),
-            (5432, "TCP"),
-            (5672, "TCP"),
-            (5671, "TCP"),
-        }
+        # Only the processor calls the provider (the chart's simulated one by default).
+        to_provider = {(8002, "TCP")} if component == "processor" else set()
+        assert (
+            egress_ports
+            == {
+                (53, "UDP"),
+                (53, "TCP"),
+                (5432, "TCP"),
+                (5672, "TCP"),
+                (5671, "TCP"),
+            }
+            | to_provider
+        )
+    sim = manifests.get("NetworkPolicy", component_name("provider-sim"))
+    (ingress,) = sim["spec"]["ingress"]
+    clients = {
+        peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+        for peer in ingress["from"]
+    }
+    assert clients == {"processor", "reconcile"}, "only the processor and the reconciler pay"
 
 
 def test_network_policy_peers_and_extra_egress(rendered: Rendered) -> None:

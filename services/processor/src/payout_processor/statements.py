@@ -104,7 +104,7 @@ class Target:
     started: bool  # this call moved it pending -> processing
     amount: Decimal
     currency: str
-    account: str
+    account: str | None  # None: the stored payout is unusable (it fails alone, not its batch)
     created_at: datetime
 
 
@@ -167,7 +167,7 @@ class ProcessingStatements:
                 started=row.started,
                 amount=row.amount,
                 currency=row.currency,
-                account=row.recipient_details["account"],
+                account=(row.recipient_details or {}).get("account"),
                 created_at=row.created_at,
             )
             for row in rows

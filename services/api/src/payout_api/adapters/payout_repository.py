@@ -14,9 +14,9 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payout_api.service.pagination import NEXT, Cursor
-from payout_core.db.tables import idempotency_keys, payout_events, payouts
+from payout_core.db.tables import IDEMPOTENCY_KEY_TTL, idempotency_keys, payout_events, payouts
 
-IDEMPOTENCY_TTL = sa.text("interval '24 hours'")
+IDEMPOTENCY_TTL = sa.text(f"interval '{IDEMPOTENCY_KEY_TTL}'")
 
 
 def _visible(client_id: uuid.UUID, payout_id: uuid.UUID) -> sa.ColumnElement[bool]:
