@@ -56,6 +56,8 @@ async def test_payouts_reach_the_status_the_provider_rules_say(stack: Stack):
             assert final["status"] == status, final
             assert final["failure_code"] == code
             assert (final["failure_message"] is None) is (code is None)
+            retryable = None if code is None else code == "insufficient_funds"
+            assert final["failure_retryable"] is retryable
             assert final["processed_at"] is not None and final["version"] == 3
             async with session.get(
                 f"{stack.api.url}/api/payouts/{data['id']}/events/", headers=stack.auth
