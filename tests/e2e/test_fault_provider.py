@@ -7,18 +7,16 @@ provider's own database."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 
-import aio_pika
 import pytest
 
-from payout_core.messaging.contracts import QUEUE_PROCESS
 from tests.e2e.conftest import Stack
+from tests.e2e.test_reconcile import strand_payouts
 from tests.support.load import create_payouts
 from tests.support.payout_checks import assert_all_terminal_and_sound, fetch, status_counts
 from tests.support.polling import eventually
-from tests.support.processes import BIN, ROOT
+from tests.support.processes import run_admin
 from tests.support.provider import executions, pause_control
 from tests.support.scrape import metric_value
 
@@ -35,10 +33,10 @@ def stack_env(stack_env: dict[str, str]) -> dict[str, str]:
     return {**stack_env, "PROVIDER_TIMEOUT_S": "60"}
 
 
-async def create_one(stack: Stack) -> str:
-    load = await create_payouts([stack.api.url], stack.auth, count=1)
-    assert load.statuses == {201: 1}
-    return load.created[0]
+async def create(stack: Stack, count: int) -> list[str]:
+    load = await create_payouts([stack.api.url], stack.auth, count=count)
+    assert load.statuses == {201: count}
+    return load.created
 
 
 async def payout_status(stack: Stack, payout_id: str) -> str:
@@ -59,7 +57,7 @@ async def test_processor_killed_between_the_providers_execution_and_our_commit_p
     stack: Stack,
 ):
     await pause_control(stack.provider.url, "arm")
-    payout_id = await create_one(stack)
+    (payout_id,) = await create(stack, 1)
     await held_at_the_pause_point(stack)
     # The window: the money moved at the provider, our database does not know it yet.
     assert (await executions(stack.infra.provider_database_url))[payout_id] == 1
@@ -78,8 +76,7 @@ async def test_provider_down_far_longer_than_the_retries_delays_payouts_and_fail
 ):
     assert stack.provider.stop() == 0
     payouts = 20
-    load = await create_payouts([stack.api.url], stack.auth, count=payouts)
-    assert load.statuses == {201: payouts}
+    await create(stack, payouts)
 
     async def deferred_past_the_attempts() -> bool:
         value = await metric_value(
@@ -101,20 +98,9 @@ async def test_provider_down_far_longer_than_the_retries_delays_payouts_and_fail
 
 async def reconcile(stack: Stack, stuck_after: float = 0) -> tuple[int, int, int]:
     """`payout-admin reconcile --stuck-after N`: (re-enqueued, resolved, flagged)."""
-    admin = await asyncio.create_subprocess_exec(
-        str(BIN / "payout-admin"),
-        "reconcile",
-        "--stuck-after",
-        str(stuck_after),
-        env={**os.environ, **stack.env},
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(admin.communicate(), timeout=60)
-    assert admin.returncode == 0, stderr.decode()[-2000:]
-    found = re.search(r"re-enqueued (\d+) .* resolved (\d+) .* flagged (\d+)", stdout.decode())
-    assert found, stdout.decode()
+    stdout = await run_admin(stack.env, "reconcile", "--stuck-after", str(stuck_after))
+    found = re.search(r"re-enqueued (\d+) .* resolved (\d+) .* flagged (\d+)", stdout)
+    assert found, stdout
     return int(found[1]), int(found[2]), int(found[3])
 
 
@@ -122,7 +108,7 @@ async def test_a_reconciler_racing_an_in_flight_payout_settles_it_by_lookup_payi
     stack: Stack,
 ):
     await pause_control(stack.provider.url, "arm")
-    payout_id = await create_one(stack)
+    (payout_id,) = await create(stack, 1)
     await held_at_the_pause_point(stack)  # the processor waits for the answer, in flight
 
     assert await reconcile(stack) == (0, 1, 0)  # the provider knows it: settled, not re-sent
@@ -136,22 +122,8 @@ async def test_a_reconciler_racing_an_in_flight_payout_settles_it_by_lookup_payi
 async def test_two_reconcilers_at_once_claim_each_stuck_payout_once_and_each_pays_once(
     stack: Stack,
 ):
-    assert stack.processor.stop() == 0
     payouts = 40
-    load = await create_payouts([stack.api.url], stack.auth, count=payouts)
-    assert load.statuses == {201: payouts}
-
-    async def all_published() -> bool:
-        rows = await fetch(
-            stack.infra.database_url, "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-        )
-        return rows[0][0] == 0
-
-    await eventually(all_published, what="outbox published")
-    connection = await aio_pika.connect(stack.infra.amqp_url)
-    async with connection:
-        queue = await (await connection.channel()).get_queue(QUEUE_PROCESS)
-        assert (await queue.purge()).message_count == payouts  # their messages are lost
+    await strand_payouts(stack, payouts)  # messages lost, half left in processing
 
     # Stuck for 2 s: a payout re-enqueued by one reconciler is not stuck for the other.
     async def all_stuck() -> bool:

@@ -32,15 +32,6 @@ def settings(fresh_infra: Infra, provider_sim: str) -> Settings:
 
 
 @pytest.fixture
-async def broker(settings: Settings) -> AsyncIterator[Broker]:
-    broker = Broker(settings.amqp_url, retry_base_ms=settings.processor_retry_base_ms)
-    broker.start()
-    await broker.wait_ready(timeout=15)
-    yield broker
-    await broker.close()
-
-
-@pytest.fixture
 async def start_processor(settings: Settings) -> AsyncIterator[StartProcessor]:
     """Starts the real processor in this process, on demand; stopped afterwards."""
     started: list[ProcessorService] = []

@@ -5,7 +5,6 @@ letters in bounded batches, keeps everything younger or still needed, and runs o
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
@@ -27,15 +26,6 @@ OLD_PUBLISHED = 2500  # three batches
 def settings(fresh_infra: Infra) -> Settings:
     """Overrides the session's: this test counts rows and dead letters."""
     return Settings.from_env(fresh_infra.env())
-
-
-@pytest.fixture
-async def broker(settings: Settings) -> AsyncIterator[Broker]:
-    broker = Broker(settings.amqp_url, retry_base_ms=settings.processor_retry_base_ms)
-    broker.start()
-    await broker.wait_ready(timeout=15)
-    yield broker
-    await broker.close()
 
 
 async def count(engine: AsyncEngine, sql: str) -> int:

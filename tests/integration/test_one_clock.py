@@ -5,7 +5,6 @@ nor expired to the idempotency window."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payout_api.app import create_app
 from payout_api.keys import BROKER
-from payout_core.db.engine import create_engine
 from payout_core.provider_client import ProviderClient
 from payout_core.reconcile import reconcile_once
 from payout_core.settings import Settings
@@ -34,13 +32,6 @@ def skewed_clock() -> datetime:
 def settings(fresh_infra: Infra) -> Settings:
     """Overrides the session's: the reconciler here must see this test's payouts only."""
     return Settings.from_env(fresh_infra.env())
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(settings.database_url, pool_size=2)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ flagged for operators (`payout-admin attention`, the payout_unfinished gauge), n
 
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -24,7 +22,7 @@ from payout_core.reconcile import Reconciled, reconcile_once
 from payout_core.settings import Settings
 from tests.support.infra import Infra
 from tests.support.load import NORMAL_ACCOUNT, payout_body
-from tests.support.processes import BIN, ROOT
+from tests.support.processes import run_admin
 
 MAX_REENQUEUES = 2
 
@@ -33,15 +31,6 @@ MAX_REENQUEUES = 2
 def settings(fresh_infra: Infra, provider_sim: str) -> Settings:
     """Overrides the session's: the reconciler must see this test's payouts only."""
     return Settings.from_env(fresh_infra.env())
-
-
-@pytest.fixture
-async def broker(settings: Settings) -> AsyncIterator[Broker]:
-    broker = Broker(settings.amqp_url, retry_base_ms=settings.processor_retry_base_ms)
-    broker.start()
-    await broker.wait_ready(timeout=15)
-    yield broker
-    await broker.close()
 
 
 @pytest.fixture
@@ -85,17 +74,8 @@ async def test_an_unknown_payout_is_re_enqueued_a_bounded_number_of_times_then_f
     assert [(row.id, row.flag_reason) for row in listed] == [(payout_id, "reenqueues_used_up")]
     assert counts["flagged"] == 1
 
-    admin = await asyncio.create_subprocess_exec(
-        str(BIN / "payout-admin"),
-        "attention",
-        env={**os.environ, "DATABASE_URL": settings.database_url, "LOG_FORMAT": "json"},
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(admin.communicate(), timeout=60)
-    assert admin.returncode == 0, stderr.decode()[-2000:]
-    assert str(payout_id) in stdout.decode() and "reenqueues_used_up" in stdout.decode()
+    stdout = await run_admin({"DATABASE_URL": settings.database_url}, "attention")
+    assert str(payout_id) in stdout and "reenqueues_used_up" in stdout
 
 
 async def test_a_payout_the_provider_executed_is_settled_by_lookup_not_re_enqueued(

@@ -15,6 +15,18 @@ def test_defaults():
     assert s.processor_max_attempts == 5
 
 
+def test_the_provider_defaults_and_its_database_beside_the_payouts():
+    s = Settings.from_env({"DATABASE_URL": "postgresql://u:p@db:5433/payouts?sslmode=require"})
+    assert s.provider_url == "http://127.0.0.1:8002" and s.provider_timeout_s == 10
+    assert (s.provider_sim_host, s.provider_sim_port) == ("127.0.0.1", 8002)
+    assert s.provider_sim_database_url == (
+        "postgresql://u:p@db:5433/payout_provider_sim?sslmode=require"
+    )
+    assert s.provider_sim_test_controls is False
+    explicit = Settings.from_env({"PROVIDER_SIM_DATABASE_URL": "postgresql://x@h/sim"})
+    assert explicit.provider_sim_database_url == "postgresql://x@h/sim"
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -29,6 +41,10 @@ def test_defaults():
         ("AMQP_URL", "not a url"),
         ("PROCESSOR_CONCURRENCY", "0"),
         ("API_BOOTSTRAP_KEY", "short"),
+        ("PROVIDER_URL", "ftp://provider"),
+        ("PROVIDER_TIMEOUT_S", "0"),
+        ("PROVIDER_SIM_TEST_CONTROLS", "maybe"),
+        ("RECONCILE_MAX_REENQUEUES", "-1"),
     ],
 )
 def test_bad_values_name_the_variable(name, value):

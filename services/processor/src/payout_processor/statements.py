@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payout_core.db.engine import autocommit
-from payout_core.domain.status import PayoutStatus
+from payout_core.domain.status import PayoutStatus, can_transition
 from payout_processor.batching import Batcher
 
 # Lock the payouts (in id order: two batches never wait on each other in a cycle), move those
@@ -149,6 +149,8 @@ class ProcessingStatements:
         request_id: str | None,
     ) -> datetime | None:
         """processing -> to_status; the payout's created_at, or None if it was not processing."""
+        if not can_transition(PayoutStatus.PROCESSING, to_status):
+            raise ValueError(f"illegal transition processing -> {to_status}")
         return await self._finishes.submit(
             _Finish(payout_id, to_status, failure_code, failure_message, reason, request_id)
         )
