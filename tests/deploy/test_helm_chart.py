@@ -632,3 +632,26 @@ def test_dashboard_configmap_for_the_grafana_sidecar(rendered: Rendered) -> None
         for d in rendered("default").of_kind("ConfigMap")
         if "grafana_dashboard" in d["metadata"]["labels"]
     ]
+
+
+def test_a_real_provider_replaces_the_simulated_one(helm_bin: str) -> None:
+    manifests = Manifests(
+        tuple(render(sets=["providerSim.enabled=false", "config.providerUrl=https://bank.example"]))
+    )
+    config = manifests.get("ConfigMap", RELEASE)["data"]
+    assert config["PROVIDER_URL"] == "https://bank.example"
+    assert config["PROVIDER_SIM_TEST_CONTROLS"] == "0"
+    assert not any("provider-sim" in doc["metadata"]["name"] for doc in manifests.docs)
+
+
+def test_the_reconciler_runs_while_keda_holds_the_processor_at_zero(rendered: Rendered) -> None:
+    manifests = rendered("ci/keda-values.yaml")
+    assert (
+        manifests.get("ScaledObject", component_name("processor"))["spec"]["minReplicaCount"] == 0
+    )
+    job = manifests.get("CronJob", component_name("reconcile"))
+    assert job["spec"]["concurrencyPolicy"] == "Forbid"
+    (container,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["payout-admin", "reconcile"]
+    assert {"DATABASE_URL", "AMQP_URL"} <= {env["name"] for env in container["env"]}
+    assert container["envFrom"] == [{"configMapRef": {"name": RELEASE}}]  # PROVIDER_URL

@@ -74,6 +74,8 @@ class ProviderClient:
         self, reference: str, amount: Decimal, currency: str, account: str
     ) -> Transfer:
         """Execute (or replay) the transfer whose idempotency key is `reference`."""
+        # The account is masked to its last 4 characters by the logging set-up.
+        log.debug("provider_call", reference=reference, currency=currency, account=account)
         body = {
             "reference": reference,
             "amount": str(amount),
