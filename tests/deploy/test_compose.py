@@ -27,7 +27,7 @@ from .support import (
 
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "compose-spec.json").read_text())
 VARIABLE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?::?-(?P<default>[^}]*))?\}")
-APP_SERVICES = ("migrate", "api", "processor")
+APP_SERVICES = ("migrate", "api", "processor", "provider-sim")
 
 
 def env_example() -> dict[str, str]:
@@ -97,7 +97,15 @@ def test_schema_rejects_a_broken_compose_file() -> None:
 
 def test_services_and_images() -> None:
     services = compose_file()["services"]
-    assert set(services) == {"postgres", "rabbitmq", "migrate", "api", "processor", "prometheus"}
+    assert set(services) == {
+        "postgres",
+        "rabbitmq",
+        "migrate",
+        "api",
+        "processor",
+        "provider-sim",
+        "prometheus",
+    }
     assert services["postgres"]["image"] == "postgres:16"
     assert re.fullmatch(r"rabbitmq:3\.\d+-management", services["rabbitmq"]["image"])
     assert services["prometheus"]["profiles"] == ["observability"]
@@ -154,6 +162,15 @@ TUNING_KNOBS = {
     "API_WORKERS",
     "API_KEY_CACHE_TTL_S",
     "PUBLIC_BASE_URL",
+    "RECONCILE_MAX_REENQUEUES",
+    "HOUSEKEEPING_INTERVAL_S",
+    "HOUSEKEEPING_BATCH",
+    "OUTBOX_KEEP_PUBLISHED_S",
+    "DEAD_LETTER_KEEP_S",
+    "PROVIDER_SIM_RETENTION_S",
+    "PROVIDER_SIM_SLOW_ANSWER_MS",
+    # Test-only: off unless set, and never set by the stack.
+    "PROVIDER_SIM_TEST_CONTROLS",
 }
 
 
