@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/payouts
 export AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
-.PHONY: help install run run-api run-processor migrate makemigrations test test-unit lint fmt clean
+.PHONY: help install run run-api run-processor run-provider-sim migrate makemigrations test test-unit lint fmt clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/payout_core/pyproject.toml se
 
 install: $(VENV)/.synced ## create .venv from uv.lock
 
-run: install ## create the database, migrate, start API + processor (Ctrl-C stops both)
+run: install ## create the database, migrate, start provider sim + API + processor (Ctrl-C stops all)
 	@scripts/run-local.sh
 
 run-api: install ## start only the API (payout-api)
@@ -33,6 +33,9 @@ run-api: install ## start only the API (payout-api)
 
 run-processor: install ## start only the processor (payout-processor)
 	$(BIN)/payout-processor
+
+run-provider-sim: install ## start only the simulated payout provider (payout-provider-sim)
+	$(BIN)/payout-provider-sim
 
 migrate: install ## create the database if missing and apply Alembic migrations
 	$(BIN)/payout-admin migrate

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.infra import PG_BASE, Infra, create_vhost, remove_infra, unique_name
-from tests.support.processes import BIN, Service, api_service, processor_service
+from tests.support.processes import (
+    BIN,
+    Service,
+    api_service,
+    processor_service,
+    provider_service,
+)
 
 BOOTSTRAP_KEY = "sk_bench_bootstrap_key_0123456789"
 # Settings the bench pins; everything else keeps the services' defaults, as under `make run`.
@@ -60,20 +66,25 @@ class Stack:
 def running_stack(
     infra: Infra, log_dir: Path, *, processor: bool, env: dict[str, str]
 ) -> Iterator[Stack]:
-    """payout-api (and payout-processor) started and ready; SIGTERM'd afterwards."""
+    """payout-api (and payout-provider-sim + payout-processor) started and ready; SIGTERM'd
+    afterwards."""
     service_env = {
         **BASE_ENV,
         "DATABASE_URL": infra.database_url,
         "AMQP_URL": infra.amqp_url,
+        "PROVIDER_SIM_DATABASE_URL": infra.provider_database_url,
         **env,
     }
     log_dir.mkdir(parents=True, exist_ok=True)
+    provider = provider_service(service_env, log_dir) if processor else None
+    if provider is not None:
+        service_env["PROVIDER_URL"] = provider.url
     api = api_service(service_env, log_dir)
     worker = processor_service(service_env, log_dir) if processor else None
     stack = Stack(infra, api, worker)
     started: list[Service] = []
     try:
-        for name, service in (("api", api), ("processor", worker)):
+        for name, service in (("provider", provider), ("api", api), ("processor", worker)):
             if service is None:
                 continue
             started.append(service.start(timeout=60))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: database + migrations, then the API and the processor in the foreground.
-# Ctrl-C (or SIGTERM) stops both cleanly.
+# `make run`: database + migrations, then the simulated provider, the API and the processor in
+# the foreground. Ctrl-C (or SIGTERM) stops all three cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -26,6 +26,7 @@ stop() {
 }
 trap stop INT TERM
 
+"$BIN/payout-provider-sim" & pids+=($!)
 "$BIN/payout-api" & pids+=($!)
 "$BIN/payout-processor" & pids+=($!)
 
@@ -39,12 +40,13 @@ cat <<MSG
   Payout API:   http://127.0.0.1:${port}/api/payouts/
   API docs:     http://127.0.0.1:${port}/api/schema/swagger/
   API key:      ${API_BOOTSTRAP_KEY}
+  Provider:     ${PROVIDER_URL:-http://127.0.0.1:8002}/v1/transfers/<payout id>  (simulated)
 
   curl -s -X POST http://127.0.0.1:${port}/api/payouts/ \\
     -H "Authorization: Bearer ${API_BOOTSTRAP_KEY}" -H "Content-Type: application/json" \\
     -d '{"amount": "100.50", "currency": "USD", "recipient_details": {"account": "DE89370400440532013000", "name": "Jane Doe"}}'
 
 MSG
-# Either process exiting stops the other.
+# Any process exiting stops the others.
 wait -n "${pids[@]}" || true
 stop

@@ -14,6 +14,7 @@ from payout_core.settings import Settings
 from tests.support import infra as infra_mod
 from tests.support.fuzz_seed import FUZZ_SEED
 from tests.support.infra import Infra
+from tests.support.provider import provider_in_process
 
 
 def pytest_report_header() -> str:
@@ -43,6 +44,14 @@ def fresh_infra(template_db: str) -> Iterator[Infra]:
     infra = infra_mod.make_infra(template_db)
     yield infra
     infra_mod.remove_infra(infra)
+
+
+@pytest.fixture
+async def provider_sim(fresh_infra: Infra) -> AsyncIterator[str]:
+    """The simulated provider for this test's infra, in-process; its URL (fresh_infra.env()
+    points processors at it from here on)."""
+    async with provider_in_process(fresh_infra) as url:
+        yield url
 
 
 @pytest.fixture

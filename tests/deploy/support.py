@@ -123,14 +123,17 @@ class Manifests:
         return {d["metadata"]["name"] for d in self.of_kind(kind)}
 
     def pod_specs(self) -> list[tuple[str, dict[str, Any]]]:
-        """(kind/name, pod template) of every Deployment and Job, and each Pod (its own
-        template: metadata and spec)."""
+        """(kind/name, pod template) of every Deployment, Job and CronJob, and each Pod (its
+        own template: metadata and spec)."""
         specs = []
         for doc in self.docs:
+            where = f"{doc['kind']}/{doc['metadata']['name']}"
             if doc["kind"] in ("Deployment", "Job", "StatefulSet", "DaemonSet"):
-                specs.append((f"{doc['kind']}/{doc['metadata']['name']}", doc["spec"]["template"]))
+                specs.append((where, doc["spec"]["template"]))
+            elif doc["kind"] == "CronJob":
+                specs.append((where, doc["spec"]["jobTemplate"]["spec"]["template"]))
             elif doc["kind"] == "Pod":
-                specs.append((f"Pod/{doc['metadata']['name']}", doc))
+                specs.append((where, doc))
         return specs
 
 

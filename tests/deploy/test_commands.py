@@ -31,9 +31,13 @@ def test_every_origin_is_covered(commands: dict[str, list[str]]) -> None:
         "chart:Deployment/payout-service-processor/processor",
         "chart:Job/payout-service-migrate/migrate",
         "chart:Pod/payout-service-test/helm-test",
+        "chart:Deployment/payout-service-provider-sim/provider-sim",
+        "chart:CronJob/payout-service-reconcile/reconcile",
+        "chart:CronJob/payout-service-housekeeping/housekeeping",
         "compose:migrate",
         "compose:api",
         "compose:processor",
+        "compose:provider-sim",
     }
 
 
@@ -55,6 +59,10 @@ def test_image_chart_and_compose_agree(commands: dict[str, list[str]]) -> None:
         assert commands[f"compose:{component}"] == image
     assert commands["chart:Job/payout-service-migrate/migrate"] == ["payout-admin", "migrate"]
     assert commands["compose:migrate"] == commands["chart:Job/payout-service-migrate/migrate"]
+    sim = commands["chart:Deployment/payout-service-provider-sim/provider-sim"]
+    assert sim == commands["compose:provider-sim"] == ["payout-provider-sim"]
+    for job in ("reconcile", "housekeeping"):
+        assert commands[f"chart:CronJob/payout-service-{job}/{job}"] == ["payout-admin", job]
 
 
 def test_admin_subcommands_exist() -> None:
@@ -78,5 +86,7 @@ def test_admin_subcommands_exist() -> None:
         "list-keys",
         "audit",
         "reconcile",
+        "attention",
+        "housekeeping",
     ):
         assert subcommand in proc.stdout

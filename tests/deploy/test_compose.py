@@ -28,7 +28,7 @@ from .support import (
 
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "compose-spec.json").read_text())
 VARIABLE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?::?-(?P<default>[^}]*))?\}")
-APP_SERVICES = ("migrate", "api", "processor")
+APP_SERVICES = ("migrate", "api", "processor", "provider-sim")
 
 
 def env_example() -> dict[str, str]:
@@ -99,7 +99,7 @@ def test_schema_rejects_a_broken_compose_file() -> None:
 def test_services_and_images() -> None:
     services = compose_file()["services"]
     assert set(services) == {
-        *("postgres", "rabbitmq", "migrate", "api", "processor"),
+        *("postgres", "rabbitmq", "migrate", "api", "processor", "provider-sim"),
         *("prometheus", "grafana"),
     }
     assert services["postgres"]["image"] == "postgres:16"
@@ -159,6 +159,15 @@ TUNING_KNOBS = {
     "API_WORKERS",
     "API_KEY_CACHE_TTL_S",
     "PUBLIC_BASE_URL",
+    "RECONCILE_MAX_REENQUEUES",
+    "HOUSEKEEPING_INTERVAL_S",
+    "HOUSEKEEPING_BATCH",
+    "OUTBOX_KEEP_PUBLISHED_S",
+    "DEAD_LETTER_KEEP_S",
+    "PROVIDER_SIM_RETENTION_S",
+    "PROVIDER_SIM_SLOW_ANSWER_MS",
+    # Test-only: off unless set, and never set by the stack.
+    "PROVIDER_SIM_TEST_CONTROLS",
 }
 
 

@@ -287,6 +287,8 @@ def test_every_setting_of_the_services_is_configurable(rendered: Rendered) -> No
     names = set(manifests.get("ConfigMap", RELEASE)["data"])
     api = workload_container(manifests, "api")
     names |= set(env_by_name(api))
+    # PROVIDER_SIM_DATABASE_URL: only the simulated provider reads it (an optional Secret key).
+    names |= set(env_by_name(workload_container(manifests, "provider-sim")))
     expected = settings_env_names()
     assert {"DATABASE_URL", "AMQP_URL", "API_BOOTSTRAP_KEY", "LOG_LEVEL"} <= expected
     assert expected - names == set(), "settings the chart cannot set"
@@ -433,6 +435,7 @@ def test_defaults_are_secure_and_minimal(rendered: Rendered) -> None:
     kinds = {d["kind"] for d in manifests.docs}
     assert kinds == {
         "ConfigMap",
+        "CronJob",
         "Deployment",
         "Job",
         "NetworkPolicy",
@@ -470,13 +473,26 @@ def test_network_policies_allow_only_what_is_needed(rendered: Rendered) -> None:
         egress_ports = {
             (p["port"], p["protocol"]) for rule in policy["spec"]["egress"] for p in rule["ports"]
         }
-        assert egress_ports == {
-            (53, "UDP"),
-            (53, "TCP"),
-            (5432, "TCP"),
-            (5672, "TCP"),
-            (5671, "TCP"),
-        }
+        # Only the processor calls the provider (the chart's simulated one by default).
+        to_provider = {(8002, "TCP")} if component == "processor" else set()
+        assert (
+            egress_ports
+            == {
+                (53, "UDP"),
+                (53, "TCP"),
+                (5432, "TCP"),
+                (5672, "TCP"),
+                (5671, "TCP"),
+            }
+            | to_provider
+        )
+    sim = manifests.get("NetworkPolicy", component_name("provider-sim"))
+    (ingress,) = sim["spec"]["ingress"]
+    clients = {
+        peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+        for peer in ingress["from"]
+    }
+    assert clients == {"processor", "reconcile"}, "only the processor and the reconciler pay"
 
 
 def test_network_policy_peers_and_extra_egress(rendered: Rendered) -> None:
@@ -674,3 +690,26 @@ def test_helm_test_pod_checks_both_services_with_the_bootstrap_key(rendered: Ren
             "valueFrom"
         ]["secretKeyRef"]["name"]
     )
+
+
+def test_a_real_provider_replaces_the_simulated_one(helm_bin: str) -> None:
+    manifests = Manifests(
+        tuple(render(sets=["providerSim.enabled=false", "config.providerUrl=https://bank.example"]))
+    )
+    config = manifests.get("ConfigMap", RELEASE)["data"]
+    assert config["PROVIDER_URL"] == "https://bank.example"
+    assert config["PROVIDER_SIM_TEST_CONTROLS"] == "0"
+    assert not any("provider-sim" in doc["metadata"]["name"] for doc in manifests.docs)
+
+
+def test_the_reconciler_runs_while_keda_holds_the_processor_at_zero(rendered: Rendered) -> None:
+    manifests = rendered("ci/keda-values.yaml")
+    assert (
+        manifests.get("ScaledObject", component_name("processor"))["spec"]["minReplicaCount"] == 0
+    )
+    job = manifests.get("CronJob", component_name("reconcile"))
+    assert job["spec"]["concurrencyPolicy"] == "Forbid"
+    (container,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["payout-admin", "reconcile"]
+    assert {"DATABASE_URL", "AMQP_URL"} <= {env["name"] for env in container["env"]}
+    assert container["envFrom"] == [{"configMapRef": {"name": RELEASE}}]  # PROVIDER_URL

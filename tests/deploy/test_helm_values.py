@@ -88,6 +88,7 @@ BAD_VALUES = {
     "unknown log level": (["config.logLevel=verbose"], "/config/logLevel"),
     "unknown log format": (["config.logFormat=xml"], "/config/logFormat"),
     "failure rate above 1": (["config.providerFailureRate=1.5"], "/config/providerFailureRate"),
+    "provider URL not http": (["config.providerUrl=ftp://bank"], "/config/providerUrl"),
     "short bootstrap key": (["secrets.apiBootstrapKey=short"], "/secrets/apiBootstrapKey"),
     "database URL scheme": (["secrets.databaseUrl=mysql://db/payouts"], "/secrets/databaseUrl"),
     "broker URL scheme": (["secrets.amqpUrl=http://mq:5672/"], "/secrets/amqpUrl"),
@@ -135,6 +136,10 @@ BAD_COMBINATIONS = {
             "api.autoscaling.targetCPUUtilizationPercentage=null",
         ],
         "api.autoscaling needs targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage",
+    ),
+    "no payout provider at all": (
+        ["providerSim.enabled=false"],
+        "config.providerUrl is required when providerSim.enabled is false",
     ),
 }
 

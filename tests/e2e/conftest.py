@@ -1,5 +1,5 @@
-"""End-to-end fixtures: the console scripts as real processes on a database and vhost of
-their own."""
+"""End-to-end fixtures: the console scripts as real processes (API, processor and the
+simulated provider) on a database and vhost of their own."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.infra import Infra
-from tests.support.processes import Service, api_service, processor_service
+from tests.support.processes import Service, api_service, processor_service, provider_service
 from tests.support.tcp_proxy import Tap, TcpProxy
 
 BOOTSTRAP_KEY = "sk_e2e_bootstrap_key_0123456789"
@@ -23,6 +23,7 @@ class Stack:
     log_dir: Path
     api: Service
     processor: Service
+    provider: Service
     key: str = BOOTSTRAP_KEY
     started: list[Service] = field(default_factory=list)
 
@@ -35,6 +36,13 @@ class Stack:
         service = processor_service({**self.env, **env}, self.log_dir, name)
         self.started.append(service)
         return service
+
+    def restart_provider(self, **env: str) -> Service:
+        """Stop the simulated provider and start it again on the same port with env added."""
+        assert self.provider.stop() == 0
+        self.provider = self.provider.restarted(**env)
+        self.started.append(self.provider)
+        return self.provider.start()
 
     def new_api(self, name: str, **env: str) -> Service:
         """Another API process (not started); the fixture stops it at the end."""
@@ -79,16 +87,20 @@ def stack_env(fresh_infra: Infra) -> dict[str, str]:
 
 @pytest.fixture
 def stack(fresh_infra: Infra, stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
-    """API + processor running; both are stopped (SIGTERM) afterwards and must exit 0."""
-    api = api_service(stack_env, tmp_path)
-    processor = processor_service(stack_env, tmp_path)
+    """Simulated provider + API + processor running; all are stopped (SIGTERM) afterwards
+    and must exit 0."""
+    provider = provider_service(fresh_infra.env(), tmp_path).start()
+    env = {"PROVIDER_URL": provider.url, **stack_env}
+    api = api_service(env, tmp_path)
+    processor = processor_service(env, tmp_path)
     api.start()
     processor.start()
-    stack = Stack(fresh_infra, stack_env, tmp_path, api, processor, started=[api, processor])
+    started = [provider, api, processor]
+    stack = Stack(fresh_infra, env, tmp_path, api, processor, provider, started=started)
     yield stack
     # Every service stops with exit 0 on SIGTERM, and one that ended during the test must have
     # been killed by it: a crash mid-test fails the test even if nothing else noticed.
-    started = [s for s in stack.started if s.proc is not None]
-    codes = {s.log_path.name: s.stop() for s in started if not s.killed}
+    ran = [s for s in stack.started if s.proc is not None]
+    codes = {s.log_path.name: s.stop() for s in ran if not s.killed}
     failed = {name: code for name, code in codes.items() if code != 0}
-    assert failed == {}, (failed, [s.log_tail() for s in started if s.log_path.name in failed])
+    assert failed == {}, (failed, [s.log_tail() for s in ran if s.log_path.name in failed])

@@ -14,7 +14,7 @@ from tests.support.load import NO_ANSWER, LoadResult, create_payouts
 from tests.support.payout_checks import (
     assert_all_terminal_and_sound,
     fetch,
-    replayed_references,
+    repeated_calls,
     status_counts,
 )
 from tests.support.polling import eventually, eventually_holds
@@ -49,7 +49,7 @@ async def test_processor_killed_mid_batch_then_restarted_pays_each_payout_exactl
 
     stack.new_processor("processor-restarted").start()
     await assert_all_terminal_and_sound(db, {"processed": payouts})
-    print(f"\nat the kill: {dict(at_kill)}; replayed references {await replayed_references(db)}")
+    print(f"\nat the kill: {dict(at_kill)}; repeated provider calls {await repeated_calls(db)}")
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from tests.e2e.conftest import Stack
 from tests.support.load import create_payouts, mixed_body
 from tests.support.payout_checks import (
     assert_all_terminal_and_sound,
-    replayed_references,
+    repeated_calls,
     wait_all_terminal,
 )
 
@@ -53,5 +53,5 @@ async def test_5000_payouts_on_two_apis_and_two_processors_each_paid_once(stack:
     print(
         f"\n{PAYOUTS} payouts: created in {load.seconds:.1f}s ({load.rate:.0f}/s), all terminal "
         f"after {elapsed:.1f}s ({PAYOUTS / elapsed:.0f}/s end to end); processed per processor "
-        f"{shares}; references replayed {await replayed_references(stack.infra.database_url)}"
+        f"{shares}; repeated provider calls {await repeated_calls(stack.infra.database_url)}"
     )

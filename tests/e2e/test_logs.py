@@ -86,12 +86,12 @@ async def test_logs_are_json_follow_a_request_id_across_services_and_mask_secret
             assert [(c["method"], c["route"], c["status"]) for c in created] == [
                 ("POST", "/api/payouts/", 201)
             ]
-    retried = [
+    deferred = [
         line["event"]
         for line in processor
-        if line.get("payout_id") == traffic.payout_ids["retried"]
+        if line.get("payout_id") == traffic.payout_ids["deferred"]
     ]
-    assert retried.count("payout_retry_scheduled") == 2 and retried[-1] == "payout_processed"
+    assert deferred.count("payout_deferred") == 2 and deferred[-1] == "payout_processed"
 
     # Secrets: never in full, anywhere; masked to their last 4 characters where logged.
     everything = "\n".join(texts.values())

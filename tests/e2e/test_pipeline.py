@@ -6,8 +6,10 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
+from payout_provider_sim.accounts import LOST_ANSWER, SLOW
 from tests.e2e.conftest import Stack
 from tests.support.polling import eventually
+from tests.support.provider import executions
 
 pytestmark = pytest.mark.e2e
 
@@ -54,6 +56,8 @@ async def test_payouts_reach_the_status_the_provider_rules_say(stack: Stack):
             assert final["status"] == status, final
             assert final["failure_code"] == code
             assert (final["failure_message"] is None) is (code is None)
+            retryable = None if code is None else code == "insufficient_funds"
+            assert final["failure_retryable"] is retryable
             assert final["processed_at"] is not None and final["version"] == 3
             async with session.get(
                 f"{stack.api.url}/api/payouts/{data['id']}/events/", headers=stack.auth
@@ -76,7 +80,26 @@ async def test_timeout_account_is_retried_then_processed(stack: Stack):
         session.get(f"{stack.processor.url}/metrics") as r,
     ):
         text = await r.text()
-    assert 'payout_messages_total{outcome="retried"} 2.0' in text
+    # Two 503s: in doubt, deferred without using up an attempt.
+    assert 'payout_deferrals_total{reason="in_doubt"} 2.0' in text
+    assert 'payout_messages_total{outcome="retried"} 0.0' in text
+
+
+@pytest.mark.parametrize("account", [LOST_ANSWER, SLOW], ids=["lost-answer", "late-answer"])
+async def test_an_answer_lost_or_late_ends_processed_after_a_lookup_executed_once(
+    stack: Stack, account: str
+):
+    async with aiohttp.ClientSession() as session:
+        data = await create(session, stack, payout(account))
+        final = await wait_terminal(session, stack, data["id"])
+    assert final["status"] == "processed"
+    assert (await executions(stack.infra.provider_database_url))[data["id"]] == 1
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{stack.processor.url}/metrics") as r,
+    ):
+        text = await r.text()
+    assert 'payout_deferrals_total{reason="in_doubt"} 0.0' not in text  # the answer was missed
 
 
 async def test_cancelled_and_deleted_payouts_are_never_processed(stack: Stack):

@@ -3,8 +3,6 @@ The processor's periodic reconciler and `payout-admin reconcile` put them back o
 
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
 
 import aio_pika
@@ -18,17 +16,17 @@ from tests.e2e.conftest import Stack
 from tests.support.load import create_payouts
 from tests.support.payout_checks import assert_all_terminal_and_sound, fetch
 from tests.support.polling import eventually
-from tests.support.processes import BIN, ROOT
+from tests.support.processes import run_admin
 
 pytestmark = pytest.mark.e2e
 PAYOUTS = 20
 
 
-async def strand_payouts(stack: Stack) -> None:
+async def strand_payouts(stack: Stack, payouts: int = PAYOUTS) -> None:
     """Payouts whose messages are gone: half still pending, half left in processing."""
     assert stack.processor.stop() == 0
-    load = await create_payouts([stack.api.url], stack.auth, count=PAYOUTS)
-    assert load.statuses == {201: PAYOUTS}
+    load = await create_payouts([stack.api.url], stack.auth, count=payouts)
+    assert load.statuses == {201: payouts}
     db = stack.infra.database_url
 
     async def all_published() -> bool:
@@ -40,11 +38,11 @@ async def strand_payouts(stack: Stack) -> None:
     async with connection:
         queue = await (await connection.channel()).get_queue(QUEUE_PROCESS)
         purged = await queue.purge()
-    assert purged.message_count == PAYOUTS
+    assert purged.message_count == payouts
 
     engine = create_engine(db, pool_size=1)
     async with engine.begin() as conn:
-        for payout_id in load.created[: PAYOUTS // 2]:
+        for payout_id in load.created[: payouts // 2]:
             await transition(
                 conn,
                 uuid.UUID(payout_id),
@@ -65,18 +63,7 @@ async def test_the_processor_reconciler_re_enqueues_stuck_payouts(stack: Stack):
 
 async def test_payout_admin_reconcile_re_enqueues_stuck_payouts(stack: Stack):
     await strand_payouts(stack)
-    admin = await asyncio.create_subprocess_exec(
-        str(BIN / "payout-admin"),
-        "reconcile",
-        "--stuck-after",
-        "0",
-        env={**os.environ, **stack.env},
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(admin.communicate(), timeout=60)
-    assert admin.returncode == 0, stderr.decode()[-2000:]
-    assert f"re-enqueued {PAYOUTS} stuck payout(s)" in stdout.decode()
+    stdout = await run_admin(stack.env, "reconcile", "--stuck-after", "0")
+    assert f"re-enqueued {PAYOUTS} stuck payout(s)" in stdout
     stack.new_processor("processor-after-admin").start()  # default: no reconciling for 30 s
     await assert_all_terminal_and_sound(stack.infra.database_url, {"processed": PAYOUTS}, 30)

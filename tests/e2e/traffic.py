@@ -34,7 +34,7 @@ from payout_core.messaging.contracts import (
     PayoutCreated,
 )
 from payout_core.settings import Settings
-from payout_processor.provider import TIMEOUT_ACCOUNT
+from payout_provider_sim.accounts import TRANSIENT as TIMEOUT_ACCOUNT
 from tests.e2e.conftest import Stack
 from tests.support.polling import eventually
 from tests.support.scrape import scrape
@@ -47,13 +47,14 @@ TERMINAL = ("processed", "failed", "cancelled")
 CREATED = (
     ("processed", PAID_ACCOUNT, "USD"),
     ("failed", NO_ACCOUNT, "EUR"),
-    ("retried", TIMEOUT_ACCOUNT, "USD"),
+    ("deferred", TIMEOUT_ACCOUNT, "USD"),
 )
 # What the processor's payout_messages_total reads once the traffic has gone through.
 EXPECTED_OUTCOMES = {
-    "processed": 2,  # the paid payout and the retried one
+    "processed": 2,  # the paid payout and the deferred one
     "failed": 1,
-    "retried": 2,
+    "deferred": 2,  # the provider's two 503s: an outage, no attempt used
+    "retried": 0,
     "dead_lettered": 1,
     "skipped_duplicate": 1,
     "malformed": 2,
@@ -68,7 +69,7 @@ class Traffic:
 
     @property
     def accounts(self) -> tuple[str, ...]:
-        return (*(account for _, account, _ in CREATED), TIMEOUT_ACCOUNT)
+        return tuple(account for _, account, _ in CREATED)
 
 
 def payout_body(account: str, currency: str) -> dict:
@@ -126,9 +127,10 @@ async def publish(amqp_url: str, messages: list[tuple[bytes, dict[str, str]]]) -
             )
 
 
-async def insert_pending_payout(database_url: str, account: str, request_id: str) -> uuid.UUID:
-    """A pending payout of the bootstrap client, written straight to the database (no outbox
-    row: the test publishes its message itself)."""
+async def insert_pending_payout(database_url: str, request_id: str) -> uuid.UUID:
+    """A pending payout of the bootstrap client that cannot be paid (no account: an error of
+    ours at every attempt, never an outage), written straight to the database (no outbox row:
+    the test publishes its message itself)."""
     engine = create_engine(database_url, pool_size=1)
     payout_id = uuid.uuid4()
     try:
@@ -144,7 +146,7 @@ async def insert_pending_payout(database_url: str, account: str, request_id: str
                     client_id=client_id,
                     amount=Decimal("10.00"),
                     currency="USD",
-                    recipient_details={"account": account, "name": "Observability Test"},
+                    recipient_details={"account": None, "name": "Observability Test"},
                     status="pending",
                     request_id=request_id,
                 )
@@ -180,7 +182,7 @@ async def run_every_outcome(session: aiohttp.ClientSession, stack: Stack) -> Tra
         traffic.currencies[currency] += 1
 
     rid = traffic.request_ids["dead_lettered"] = f"obs-dead_lettered-{run}"
-    dead = await insert_pending_payout(stack.infra.database_url, TIMEOUT_ACCOUNT, rid)
+    dead = await insert_pending_payout(stack.infra.database_url, rid)
     traffic.payout_ids["dead_lettered"] = str(dead)
     last_attempt = Settings.from_env(stack.env).processor_max_attempts
     await publish(

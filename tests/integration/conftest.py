@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 from aiohttp.test_utils import TestClient
 
 from payout_api.app import create_app
 from payout_api.keys import BROKER
+from payout_core.messaging.broker import Broker
 from payout_core.settings import Settings
 
 
@@ -24,3 +27,13 @@ async def key(new_client_key) -> str:
 @pytest.fixture
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+async def broker(settings: Settings) -> AsyncIterator[Broker]:
+    """A broker connection of the test's own (on the settings' vhost)."""
+    broker = Broker(settings.amqp_url, retry_base_ms=settings.processor_retry_base_ms)
+    broker.start()
+    await broker.wait_ready(timeout=15)
+    yield broker
+    await broker.close()

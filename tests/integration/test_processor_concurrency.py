@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -11,23 +12,25 @@ from payout_processor.service import bootstrap
 from tests.support.infra import Infra
 from tests.support.load import payout_body
 from tests.support.payout_checks import status_counts, wait_all_terminal
+from tests.support.provider import provider_in_process
 
 CONCURRENCY = 3
 PAYOUTS = 24
 
 
 @pytest.fixture
-def settings(fresh_infra: Infra) -> Settings:
-    """Overrides the session's: this test counts payouts, so it needs a database of its own."""
-    return Settings.from_env(
-        fresh_infra.env(
-            API_HOST="127.0.0.1",
-            PROCESSOR_HTTP_PORT="0",
-            PROCESSOR_CONCURRENCY=str(CONCURRENCY),
-            PROCESSOR_PREFETCH="10",
-            PROVIDER_DELAY_MS="100",
+async def settings(fresh_infra: Infra) -> AsyncIterator[Settings]:
+    """Overrides the session's: this test counts payouts, so it needs a database of its own;
+    the provider takes 100 ms per transfer, so payouts overlap."""
+    async with provider_in_process(fresh_infra, PROVIDER_DELAY_MS="100"):
+        yield Settings.from_env(
+            fresh_infra.env(
+                API_HOST="127.0.0.1",
+                PROCESSOR_HTTP_PORT="0",
+                PROCESSOR_CONCURRENCY=str(CONCURRENCY),
+                PROCESSOR_PREFETCH="10",
+            )
         )
-    )
 
 
 async def test_no_more_payouts_in_processing_than_the_concurrency(api, auth, settings: Settings):

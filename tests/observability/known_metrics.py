@@ -55,6 +55,11 @@ KNOWN_METRICS: dict[str, Metric] = {
         Metric("payout_processor_inflight", "gauge", (), PROC),
         Metric("payout_queue_depth", "gauge", ("queue",), PROC),
         Metric("payout_queue_consumers", "gauge", ("queue",), PROC),
+        Metric("payout_deferrals_total", "counter", ("reason",), PROC),
+        Metric("payout_reconciled_total", "counter", ("action",), PROC),
+        Metric("payout_unfinished", "gauge", ("state",), PROC),
+        Metric("payout_housekeeping_deleted_total", "counter", ("table",), PROC),
+        Metric("payout_housekeeping_runs_total", "counter", ("result",), PROC),
         # prometheus-client's default process, platform and gc collectors
         Metric("process_resident_memory_bytes", "gauge", (), BOTH),
         Metric("process_virtual_memory_bytes", "gauge", (), BOTH),

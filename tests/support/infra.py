@@ -64,19 +64,36 @@ def drop_database(name: str) -> None:
     asyncio.run(_admin(lambda c: c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
 
 
+def provider_database_url(database_url: str) -> str:
+    """The simulated provider's database beside a test database: same server, name + _prov."""
+    return database_url + "_prov"
+
+
 @dataclass
 class Infra:
-    """One database and one vhost, isolated from `make run` data and from other tests."""
+    """One database and one vhost, isolated from `make run` data and from other tests, and a
+    database for the simulated provider that serves them (created by the provider itself)."""
 
     database: str
     vhost: str
     database_url: str
     amqp_url: str
+    # Set by whatever starts the simulated provider for this infra (tests/support/provider.py).
+    provider_url: str | None = None
+
+    @property
+    def provider_database_url(self) -> str:
+        return provider_database_url(self.database_url)
 
     def env(self, **overrides: str) -> dict[str, str]:
         env = {
             "DATABASE_URL": self.database_url,
             "AMQP_URL": self.amqp_url,
+            "PROVIDER_SIM_DATABASE_URL": self.provider_database_url,
+            "PROVIDER_SIM_TEST_CONTROLS": "1",
+            # The processor waits 2 s for an answer; the slow test account answers after 3 s.
+            "PROVIDER_TIMEOUT_S": "2",
+            "PROVIDER_SIM_SLOW_ANSWER_MS": "3000",
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "info",
             "PROVIDER_DELAY_MS": "0",
@@ -89,6 +106,8 @@ class Infra:
             "RATE_LIMIT_PER_S": "100000",
             "RATE_LIMIT_BURST": "100000",
         }
+        if self.provider_url is not None:
+            env["PROVIDER_URL"] = self.provider_url
         env.update(overrides)
         return env
 
@@ -104,5 +123,6 @@ def make_infra(template_db: str) -> Infra:
 def remove_infra(infra: Infra) -> None:
     try:
         drop_database(infra.database)
+        drop_database(infra.database + "_prov")
     finally:
         delete_vhost(infra.vhost)

@@ -13,7 +13,7 @@ import aiohttp
 
 PROBLEM_JSON = "application/problem+json"
 NORMAL_ACCOUNT = "DE89370400440532013000"
-TIMEOUT_ACCOUNT = "000999999991"  # the provider times out twice, then succeeds
+TIMEOUT_ACCOUNT = "000999999991"  # the provider fails transiently twice, then succeeds
 NO_ACCOUNT = "000111111116"  # the provider fails it with no_account
 NO_ANSWER = 0  # the status counted when the connection failed (refused, closed mid-request)
 

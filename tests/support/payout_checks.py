@@ -1,16 +1,19 @@
 """What must hold in a test database after any fault, read straight from PostgreSQL: every
 payout terminal, every status history legal, and money moved at most once and reported as it
-moved."""
+moved, counted as executions in the simulated provider's own database."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
 from itertools import groupby, pairwise
 
 import asyncpg
 
 from payout_core.domain.status import ALLOWED_TRANSITIONS, TERMINAL, PayoutStatus
+from tests.support.infra import provider_database_url
 from tests.support.polling import eventually
 
 UNFINISHED = (PayoutStatus.PENDING.value, PayoutStatus.PROCESSING.value)
@@ -77,61 +80,96 @@ async def history_problems(database_url: str) -> list[str]:
     )
 
 
-async def ledger_problems(database_url: str) -> list[str]:
-    """The provider's ledger against the payouts: money moved (outcome succeeded) exactly for
-    the processed ones, at their amount; provider failures recorded as such; a payout given up
-    on (processing_error) voided, never executed; nothing for cancelled or unknown payouts."""
-    rows = await fetch(
-        database_url,
-        """
-        SELECT p.id::text AS id, p.status, p.failure_code, p.amount,
-               l.reference, l.outcome, l.failure_code AS ledger_code,
-               l.amount AS ledger_amount, l.executed_at
-        FROM payouts p FULL JOIN provider_ledger l ON l.reference = p.id::text
-        """,
-    )
-    problems = []
-    for row in rows:
-        problem = _ledger_problem(row)
+@dataclass(frozen=True)
+class Transfer:
+    """One row of the simulated provider's books: an execution (executed) or a decline."""
+
+    reference: str
+    status: str
+    failure_code: str | None
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class Payout:
+    status: str
+    failure_code: str | None
+    amount: Decimal
+
+
+def provider_violations(payouts: Mapping[str, Payout], transfers: Iterable[Transfer]) -> list[str]:
+    """The provider's books against the payouts, counting executions (not rows of ours):
+    a processed payout executed exactly once at its amount; a failed one never executed (and,
+    unless given up on, declined there with its code); nothing for cancelled payouts or
+    references that are no payout; no payout left unfinished."""
+    by_reference: dict[str, list[Transfer]] = {}
+    for transfer in transfers:
+        by_reference.setdefault(transfer.reference, []).append(transfer)
+    problems = [
+        f"{reference}: transfers for a payout that does not exist"
+        for reference in sorted(set(by_reference) - set(payouts))
+    ]
+    for payout_id, payout in sorted(payouts.items()):
+        problem = _provider_problem(payout, by_reference.get(payout_id, []))
         if problem:
-            problems.append(f"{row['id'] or row['reference']}: {problem}")
+            problems.append(f"{payout_id}: {problem}")
     return problems
 
 
-def _ledger_problem(row: Mapping) -> str | None:
-    status, outcome, executed = row["status"], row["outcome"], row["executed_at"] is not None
-    if status is None:
-        return "ledger entry for a payout that does not exist"
+def _provider_problem(payout: Payout, transfers: list[Transfer]) -> str | None:
+    executed = [t for t in transfers if t.status == "executed"]
+    if len(executed) > 1:
+        return f"executed {len(executed)} times at the provider"
+    status = payout.status
     if status == PayoutStatus.PROCESSED.value:
-        if outcome != "succeeded" or not executed or row["ledger_amount"] != row["amount"]:
-            return f"processed, but the ledger says {outcome} {row['ledger_amount']}"
-    elif status == PayoutStatus.FAILED.value and row["failure_code"] == GIVEN_UP:
-        if outcome != "failed" or executed:
-            return f"given up, but the ledger says {outcome} executed={executed}"
-    elif status == PayoutStatus.FAILED.value:
-        if outcome != "failed" or row["ledger_code"] != row["failure_code"] or not executed:
-            return f"failed {row['failure_code']}, but the ledger says {outcome}"
-    elif status == PayoutStatus.CANCELLED.value and outcome is not None:
-        return f"cancelled, but the ledger says {outcome}"
+        if not executed:
+            return "processed, but never executed at the provider"
+        if executed[0].amount != payout.amount:
+            return f"processed {payout.amount}, executed {executed[0].amount}"
+    elif status in (PayoutStatus.FAILED.value, PayoutStatus.CANCELLED.value) and executed:
+        return f"{status}, but executed at the provider"
+    elif status == PayoutStatus.FAILED.value and payout.failure_code != GIVEN_UP:
+        codes = [t.failure_code for t in transfers]
+        if payout.failure_code not in codes:
+            return f"failed {payout.failure_code}, but the provider declined with {codes}"
+    elif status == PayoutStatus.CANCELLED.value and transfers:
+        return "cancelled, but sent to the provider"
     elif PayoutStatus(status) not in TERMINAL:
         return f"still {status}"
     return None
 
 
-async def replayed_references(database_url: str) -> int:
-    """How many references the provider saw more than once (redeliveries, retries, crashes)."""
-    rows = await fetch(database_url, "SELECT count(*) AS n FROM provider_ledger WHERE calls > 1")
-    return int(rows[0]["n"])
+async def provider_problems(database_url: str) -> list[str]:
+    rows = await fetch(database_url, "SELECT id::text, status, failure_code, amount FROM payouts")
+    transfers = await fetch(
+        provider_database_url(database_url),
+        "SELECT reference, status, failure_code, amount FROM transfers ORDER BY id",
+    )
+    return provider_violations(
+        {row["id"]: Payout(row["status"], row["failure_code"], row["amount"]) for row in rows},
+        [Transfer(*row) for row in transfers],
+    )
+
+
+async def repeated_calls(database_url: str) -> int:
+    """References the provider decided more than once (declines and executions): retries
+    after lost answers show here; executions more than once fail provider_problems."""
+    rows = await fetch(
+        provider_database_url(database_url),
+        "SELECT count(*) FROM (SELECT reference FROM transfers GROUP BY reference "
+        "HAVING count(*) > 1) AS repeated",
+    )
+    return int(rows[0][0])
 
 
 async def assert_all_terminal_and_sound(
     database_url: str, expected: Mapping[str, int], timeout: float = 90
 ) -> None:
     """The end state every fault test asserts: all payouts terminal with these counts, every
-    status history legal, and the provider's ledger agreeing with the payouts."""
+    status history legal, and the provider's executions agreeing with the payouts."""
     counts = await wait_all_terminal(database_url, sum(expected.values()), timeout=timeout)
     assert counts == expected, counts
     history = await history_problems(database_url)
     assert history == [], history[:10]
-    ledger = await ledger_problems(database_url)
-    assert ledger == [], ledger[:10]
+    provider = await provider_problems(database_url)
+    assert provider == [], provider[:10]

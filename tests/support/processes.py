@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -100,6 +101,10 @@ class Service:
         if self._log is not None:
             self._log.close()
 
+    def restarted(self, **env: str) -> Service:
+        """A stopped copy of this service on the same port, with env added (start it)."""
+        return Service(self.command, {**self.env, **env}, self.log_path, self.port)
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -124,3 +129,24 @@ def api_service(env: dict[str, str], log_dir: Path, name: str = "api") -> Servic
 
 def processor_service(env: dict[str, str], log_dir: Path, name: str = "processor") -> Service:
     return _service("payout-processor", "PROCESSOR_HTTP_PORT", env, log_dir / f"{name}.log")
+
+
+def provider_service(env: dict[str, str], log_dir: Path, name: str = "provider") -> Service:
+    """payout-provider-sim; restarting it on the same port: `provider_service(...)` with
+    PROVIDER_SIM_PORT set to the old one (see Service.restarted)."""
+    return _service("payout-provider-sim", "PROVIDER_SIM_PORT", env, log_dir / f"{name}.log")
+
+
+async def run_admin(env: dict[str, str], *args: str, timeout: float = 60) -> str:
+    """`payout-admin ARGS` with env added; its stdout (it must exit 0)."""
+    admin = await asyncio.create_subprocess_exec(
+        str(BIN / "payout-admin"),
+        *args,
+        env={**os.environ, **env},
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(admin.communicate(), timeout=timeout)
+    assert admin.returncode == 0, stderr.decode()[-2000:]
+    return stdout.decode()

@@ -50,3 +50,9 @@ async def scrape(session: aiohttp.ClientSession, base_url: str) -> Scrape:
     async with session.get(f"{base_url}/metrics") as response:
         assert response.status == 200, await response.text()
         return Scrape.parse(await response.text())
+
+
+async def metric_value(base_url: str, name: str, labels: dict[str, str]) -> float:
+    """One value from a service's /metrics (see Scrape.value)."""
+    async with aiohttp.ClientSession() as session:
+        return (await scrape(session, base_url)).value(name, **labels)

@@ -20,6 +20,18 @@ def test_a_rate_limit_of_zero_is_read_as_zero_not_as_unset():
     assert Settings.from_env({"RATE_LIMIT_PER_S": "0"}).rate_limit_per_s == 0.0
 
 
+def test_the_provider_defaults_and_its_database_beside_the_payouts():
+    s = Settings.from_env({"DATABASE_URL": "postgresql://u:p@db:5433/payouts?sslmode=require"})
+    assert s.provider_url == "http://127.0.0.1:8002" and s.provider_timeout_s == 10
+    assert (s.provider_sim_host, s.provider_sim_port) == ("127.0.0.1", 8002)
+    assert s.provider_sim_database_url == (
+        "postgresql://u:p@db:5433/payout_provider_sim?sslmode=require"
+    )
+    assert s.provider_sim_test_controls is False
+    explicit = Settings.from_env({"PROVIDER_SIM_DATABASE_URL": "postgresql://x@h/sim"})
+    assert explicit.provider_sim_database_url == "postgresql://x@h/sim"
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -37,6 +49,10 @@ def test_a_rate_limit_of_zero_is_read_as_zero_not_as_unset():
         ("RATE_LIMIT_PER_S", "fast"),
         ("RATE_LIMIT_BURST", "0"),
         ("API_BOOTSTRAP_KEY", "short"),
+        ("PROVIDER_URL", "ftp://provider"),
+        ("PROVIDER_TIMEOUT_S", "0"),
+        ("PROVIDER_SIM_TEST_CONTROLS", "maybe"),
+        ("RECONCILE_MAX_REENQUEUES", "-1"),
     ],
 )
 def test_bad_values_name_the_variable(name, value):

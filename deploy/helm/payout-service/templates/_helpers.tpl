@@ -217,3 +217,16 @@ values leave labelSelector out. Call with (dict "ctx" $ "component" "api" "const
 - {{ toYaml $c | nindent 2 | trim }}
 {{- end }}
 {{- end }}
+
+{{/*
+PROVIDER_URL: config.providerUrl, else the chart's simulated provider; one of them is required.
+*/}}
+{{- define "payout-service.providerUrl" -}}
+{{- if .Values.config.providerUrl -}}
+{{- .Values.config.providerUrl -}}
+{{- else if .Values.providerSim.enabled -}}
+{{- printf "http://%s:%v" (include "payout-service.componentName" (dict "ctx" . "component" "provider-sim")) .Values.providerSim.service.port -}}
+{{- else -}}
+{{- fail "config.providerUrl is required when providerSim.enabled is false: the processor needs a payout provider" -}}
+{{- end -}}
+{{- end -}}

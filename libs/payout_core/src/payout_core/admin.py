@@ -1,28 +1,32 @@
 """`payout-admin`: operator commands (migrations, API clients and keys, the audit table,
-reconciliation)."""
+reconciliation, payouts needing attention, housekeeping)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from payout_core import audit, clients
 from payout_core.cli import add_common_options
+from payout_core.db import attention
 from payout_core.db.engine import create_engine
 from payout_core.db.migrate import migrate
+from payout_core.housekeeping import Retention, housekeep_once
 from payout_core.logging import configure_logging
 from payout_core.messaging.broker import Broker
-from payout_core.reconcile import reconcile_once
+from payout_core.provider_client import ProviderClient
+from payout_core.reconcile import Reconciled, reconcile_once
 from payout_core.settings import Settings, load_or_exit
 
 T = TypeVar("T")
@@ -193,8 +197,9 @@ async def _audit(settings: Settings, client: str | None, limit: int, as_json: bo
     return 0
 
 
-async def _reconcile(settings: Settings, actor: str, stuck_after_s: float) -> int:
-    engine = create_engine(settings.database_url, pool_size=1)
+@contextlib.asynccontextmanager
+async def _engine_and_broker(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, Broker]]:
+    engine = create_engine(settings.database_url, pool_size=2)
     broker = Broker(
         settings.amqp_url,
         retry_base_ms=settings.processor_retry_base_ms,
@@ -203,19 +208,76 @@ async def _reconcile(settings: Settings, actor: str, stuck_after_s: float) -> in
     broker.start()
     try:
         await broker.wait_ready(timeout=30)
-        async with engine.connect() as conn:
-            started = await conn.scalar(sa.select(sa.func.now()))
-        total = 0
-        while count := await reconcile_once(engine, broker, stuck_after_s, not_since=started):
-            total += count
-        async with engine.begin() as conn:
-            details = {"re_enqueued": total, "stuck_after_s": stuck_after_s}
-            await audit.record(conn, actor, "reconcile", None, details)
-        print(f"re-enqueued {total} stuck payout(s)")
-        return 0
+        yield engine, broker
     finally:
         await broker.close()
         await engine.dispose()
+
+
+async def _reconcile(settings: Settings, actor: str, stuck_after_s: float) -> int:
+    provider = ProviderClient(settings.provider_url, settings.provider_timeout_s)
+    async with _engine_and_broker(settings) as (engine, broker):
+        async with engine.connect() as conn:
+            started = await conn.scalar(sa.select(sa.func.now()))
+        total = Reconciled()
+        try:
+            while (
+                found := await reconcile_once(
+                    engine,
+                    broker,
+                    provider,
+                    stuck_after_s,
+                    max_reenqueues=settings.reconcile_max_reenqueues,
+                    not_since=started,
+                )
+            ).claimed:
+                total = Reconciled(
+                    total.reenqueued + found.reenqueued,
+                    total.resolved + found.resolved,
+                    total.flagged + found.flagged,
+                )
+        finally:
+            await provider.close()
+        async with engine.begin() as conn:
+            details = {
+                "re_enqueued": total.reenqueued,
+                "resolved": total.resolved,
+                "flagged": total.flagged,
+                "stuck_after_s": stuck_after_s,
+            }
+            await audit.record(conn, actor, "reconcile", None, details)
+    print(
+        f"re-enqueued {total.reenqueued} stuck payout(s), resolved {total.resolved} by a "
+        f"provider lookup, flagged {total.flagged} for operators"
+    )
+    return 0
+
+
+async def _attention(settings: Settings) -> int:
+    rows = await _with_conn(settings, attention.list_needing_attention)
+    print(f"{'PAYOUT':<36} {'STATUS':<10} {'AMOUNT':>14} {'IN DOUBT SINCE':<16} FLAGGED")
+    for r in rows:
+        doubt = f"{r.in_doubt_since:%Y-%m-%d %H:%M}" if r.in_doubt_since else "-"
+        flagged = f"{r.flagged_at:%Y-%m-%d %H:%M} {r.flag_reason}" if r.flagged_at else "-"
+        amount = f"{r.amount.normalize():f} {r.currency}"
+        print(f"{r.id!s:<36} {r.status:<10} {amount:>14} {doubt:<16} {flagged}")
+    print(f"{len(rows)} payout(s) need attention")
+    return 0
+
+
+async def _housekeeping(settings: Settings) -> int:
+    retention = Retention(
+        outbox_published_s=settings.outbox_keep_published_s,
+        dead_letters_s=settings.dead_letter_keep_s,
+        batch=settings.housekeeping_batch,
+    )
+    async with _engine_and_broker(settings) as (engine, broker):
+        deleted = await housekeep_once(engine, broker.topology.dead_queue, retention)
+    if deleted is None:
+        print("another housekeeping run holds the lock; nothing done")
+        return 0
+    print("pruned " + ", ".join(f"{count} {table}" for table, count in deleted.items()))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -279,13 +341,18 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile = sub.add_parser(
         "reconcile",
         parents=[audited],
-        help="re-enqueue payouts stuck in pending/processing",
+        help="settle payouts stuck in pending/processing (provider lookup or re-enqueue)",
     )
     reconcile.add_argument(
         "--stuck-after",
         type=float,
         default=None,
         help="seconds without progress (default: RECONCILE_STUCK_AFTER_S)",
+    )
+    sub.add_parser("attention", help="list unfinished payouts in doubt at the provider or flagged")
+    sub.add_parser(
+        "housekeeping",
+        help="prune published outbox rows, expired idempotency keys, old dead letters",
     )
     return parser
 
@@ -315,6 +382,8 @@ def main(argv: list[str] | None = None) -> None:
             actor,
             args.stuck_after if args.stuck_after is not None else settings.reconcile_stuck_after_s,
         ),
+        "attention": lambda: _attention(settings),
+        "housekeeping": lambda: _housekeeping(settings),
     }
     try:
         code = asyncio.run(runners[args.command]())

@@ -31,7 +31,12 @@ MESSAGE_OUTCOMES = (
     "retried",
     "dead_lettered",
     "malformed",
+    "deferred",
+    "flagged",
 )
+DEFERRAL_REASONS = ("in_doubt", "unreachable", "database_unavailable")
+RECONCILE_ACTIONS = ("reenqueued", "resolved", "flagged")
+HOUSEKEEPING_TABLES = ("outbox", "idempotency_keys", "dead_letters")
 WATCHED_QUEUES = (QUEUE_PROCESS, QUEUE_DEAD)
 
 
@@ -127,10 +132,53 @@ class ProcessorMetrics(ServiceMetrics):
         self.queue_consumers = Gauge(
             "payout_queue_consumers", "Consumers attached to a queue.", ["queue"], registry=r
         )
+        self.deferrals = Counter(
+            "payout_deferrals_total",
+            "Messages put off by an outage (database away, provider answer in doubt); "
+            "no attempt used.",
+            ["reason"],
+            registry=r,
+        )
+        self.reconciled = Counter(
+            "payout_reconciled_total",
+            "Stuck payouts the reconciler re-enqueued, resolved by a provider lookup, or flagged.",
+            ["action"],
+            registry=r,
+        )
+        self.unfinished = Gauge(
+            "payout_unfinished",
+            "Unfinished payouts needing attention: stuck (no progress past "
+            "RECONCILE_STUCK_AFTER_S), in_doubt (a provider call without a definite answer), "
+            "flagged (automation gave up on them).",
+            ["state"],
+            registry=r,
+        )
+        self.housekeeping_deleted = Counter(
+            "payout_housekeeping_deleted_total",
+            "Rows (and dead letters) pruned by housekeeping.",
+            ["table"],
+            registry=r,
+        )
+        self.housekeeping_runs = Counter(
+            "payout_housekeeping_runs_total",
+            "Housekeeping passes, by result (ran, skipped: another runner held the lock, failed).",
+            ["result"],
+            registry=r,
+        )
         # Every outcome and queue at 0 from the start, so rate() and alerts work before the
         # first event.
         for outcome in MESSAGE_OUTCOMES:
             self.messages.labels(outcome=outcome)
+        for reason in DEFERRAL_REASONS:
+            self.deferrals.labels(reason=reason)
+        for action in RECONCILE_ACTIONS:
+            self.reconciled.labels(action=action)
+        for state in ("stuck", "in_doubt", "flagged"):
+            self.unfinished.labels(state=state)
+        for table in HOUSEKEEPING_TABLES:
+            self.housekeeping_deleted.labels(table=table)
+        for result in ("ran", "skipped", "failed"):
+            self.housekeeping_runs.labels(result=result)
         for queue in WATCHED_QUEUES:
             self.queue_depth.labels(queue=queue)
             self.queue_consumers.labels(queue=queue)

@@ -275,6 +275,15 @@ class PayoutSchema(Schema):
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
     failure_code = fields.String(allow_none=True, required=True)
     failure_message = fields.String(allow_none=True, required=True)
+    failure_retryable = fields.Boolean(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "For a failed payout: whether a new payout with the same details "
+            "may succeed later (insufficient_funds, provider_declined, processing_error); "
+            "false when the details must change. Null unless failed."
+        },
+    )
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
     processed_at = fields.DateTime(allow_none=True, required=True)

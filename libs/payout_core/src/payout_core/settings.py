@@ -98,6 +98,13 @@ def _secret(name: str, raw: str) -> str:
     return raw
 
 
+def _flag(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("0", "1", "true", "false"):
+        raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
+    return value in ("1", "true")
+
+
 def _env(name: str, parse: Parser, default: Any) -> Any:
     """A setting read from the environment variable `name` (unset or empty: the default)."""
     return field(default=default, metadata={"env": name, "parse": parse})
@@ -141,10 +148,41 @@ class Settings:
     # at most RATE_LIMIT_BURST; a request without a token is a 429. RATE_LIMIT_PER_S=0: no limit.
     rate_limit_per_s: float = _env("RATE_LIMIT_PER_S", _floats(0.0, 1_000_000.0), 100.0)
     rate_limit_burst: int = _env("RATE_LIMIT_BURST", _ints(1, 1_000_000), 200)
+    # The payout provider the processor and the reconciler call (docs/reliability.md).
+    provider_url: str = _env("PROVIDER_URL", _urls("http", "https"), "http://127.0.0.1:8002")
+    # How long the processor waits for the provider's answer; no answer in time is in doubt.
+    provider_timeout_s: float = _env("PROVIDER_TIMEOUT_S", _floats(0.1, 600.0), 10.0)
+    # Reconciler re-enqueues per payout before it is flagged for operators instead.
+    reconcile_max_reenqueues: int = _env("RECONCILE_MAX_REENQUEUES", _ints(0, 1000), 5)
+    # Housekeeping: seconds between runs, rows deleted per statement, what is kept how long.
+    housekeeping_interval_s: float = _env("HOUSEKEEPING_INTERVAL_S", _floats(0.1, 86_400.0), 60.0)
+    housekeeping_batch: int = _env("HOUSEKEEPING_BATCH", _ints(1, 100_000), 1000)
+    outbox_keep_published_s: float = _env(
+        "OUTBOX_KEEP_PUBLISHED_S", _floats(0.0, 30 * 86_400.0), 3600.0
+    )
+    dead_letter_keep_s: float = _env("DEAD_LETTER_KEEP_S", _floats(0.0, 365 * 86_400.0), 604_800.0)
+    # The simulated provider (payout-provider-sim); "" for its database: DATABASE_URL's server,
+    # database payout_provider_sim.
+    provider_sim_host: str = _env("PROVIDER_SIM_HOST", _text, "127.0.0.1")
+    provider_sim_port: int = _env("PROVIDER_SIM_PORT", _ints(0, 65535), 8002)
+    provider_sim_database_url: str = _env(
+        "PROVIDER_SIM_DATABASE_URL", _urls("postgresql", "postgres"), ""
+    )
+    # How long the simulated provider honours an idempotency key (Stripe: 24 h).
+    provider_sim_retention_s: float = _env(
+        "PROVIDER_SIM_RETENTION_S", _floats(0.0, 30 * 86_400.0), 86_400.0
+    )
+    # How late the slow test account answers (beyond PROVIDER_TIMEOUT_S by default).
+    provider_sim_slow_answer_ms: int = _env("PROVIDER_SIM_SLOW_ANSWER_MS", _ints(0, 3_600_000), 0)
+    # Test-only control endpoints (/test/...) of the simulated provider; never in production.
+    provider_sim_test_controls: bool = _env("PROVIDER_SIM_TEST_CONTROLS", _flag, False)
 
     def __post_init__(self) -> None:
         if not self.log_format:
             object.__setattr__(self, "log_format", "console" if sys.stderr.isatty() else "json")
+        if not self.provider_sim_database_url:
+            sim_url = urlsplit(self.database_url)._replace(path="/payout_provider_sim").geturl()
+            object.__setattr__(self, "provider_sim_database_url", sim_url)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

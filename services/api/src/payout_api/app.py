@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
 from payout_api.adapters.outbox_relay import OutboxRelay
 from payout_api.key_cache import KeyCache
-from payout_api.keys import BROKER, ENGINE, KEY_CACHE, METRICS, RATE_LIMITER, RELAY, SETTINGS
+from payout_api.keys import (
+    BROKER,
+    CLOCK,
+    ENGINE,
+    KEY_CACHE,
+    METRICS,
+    RATE_LIMITER,
+    RELAY,
+    SETTINGS,
+)
 from payout_api.middlewares import setup_middlewares
 from payout_api.rate_limit import RateLimiter
 from payout_api.routes import setup_routes
+from payout_api.service.payouts import system_clock
 from payout_core import audit
 from payout_core.clients import BOOTSTRAP_CLIENT, ensure_client
 from payout_core.db.engine import create_engine
@@ -90,9 +101,12 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
     await relay.stop(drain_timeout=min(5.0, settings.shutdown_grace_s))
 
 
-async def create_app(settings: Settings) -> web.Application:
+async def create_app(
+    settings: Settings, clock: Callable[[], datetime] = system_clock
+) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
+    app[CLOCK] = clock
     app[METRICS] = ApiMetrics()
     app[KEY_CACHE] = KeyCache(settings.api_key_cache_ttl_s)
     app[RATE_LIMITER] = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)

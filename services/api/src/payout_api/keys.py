@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,4 +22,6 @@ METRICS = web.AppKey("metrics", ApiMetrics)
 RELAY = web.AppKey("relay", OutboxRelay)
 KEY_CACHE = web.AppKey("key_cache", KeyCache)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+# The API process's own clock: tests inject a skewed one; nothing compared is read from it.
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 # Per-request values live on the request: see payout_api.context.

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from sqlalchemy import RowMapping
 
+from payout_core.domain.failures import is_retryable
 from payout_core.domain.money import format_amount
 
 
@@ -27,6 +28,7 @@ def payout_json(row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
         "status": row["status"],
         "failure_code": row["failure_code"],
         "failure_message": row["failure_message"],
+        "failure_retryable": is_retryable(row["failure_code"]),
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
         "processed_at": row["processed_at"],

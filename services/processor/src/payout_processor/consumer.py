@@ -1,11 +1,14 @@
 """The RabbitMQ side of the processor: consume, process, then ack (after the commit).
 
-Transient failures go to a delay queue for the next attempt (exponential backoff through
-TTL + dead-lettering back to the work queue); after the last attempt the payout fails with
-processing_error and the message is dead-lettered to payouts.dead (while even that cannot be
-recorded, the message waits out the longest delay again, for the give-up alone). Malformed
-messages are dead-lettered at once. The quorum queue's delivery-limit catches anything else
-that loops.
+Outages are deferred, never counted: while PostgreSQL is unreachable or the provider's answer
+is in doubt (timeout, reset, 5xx, refused) the message goes to a delay queue with its attempt
+number unchanged, so an outage of any length delays payouts and fails none. Other errors (our
+own) go to a delay queue for the next attempt (exponential backoff through TTL +
+dead-lettering back to the work queue); after the last attempt the give-up lets the
+provider's record decide and the message is dead-lettered to payouts.dead (while even that
+cannot be recorded, the message waits out the longest delay again, for the give-up alone).
+Malformed messages are dead-lettered at once. The quorum queue's delivery-limit catches
+anything else that loops.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
+from payout_core.db.errors import is_database_unavailable
 from payout_core.logging import get_logger
 from payout_core.messaging.broker import Broker, OutgoingMessage
 from payout_core.messaging.contracts import (
@@ -29,9 +33,12 @@ from payout_core.messaging.contracts import (
     retry_queue_name,
 )
 from payout_core.metrics import ProcessorMetrics
+from payout_core.provider_client import ProviderInDoubt
 from payout_processor.processing import UNKNOWN, PayoutProcessor
 
 log = get_logger(__name__)
+# How many times a message was deferred by an outage (picks the delay; attempts stay as they are).
+HEADER_DEFERRALS = "x-deferrals"
 
 
 class PayoutConsumer:
@@ -124,7 +131,10 @@ class PayoutConsumer:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            await self._retry_or_give_up(message, event, attempt, request_id, exc)
+            if isinstance(exc, ProviderInDoubt) or is_database_unavailable(exc):
+                await self._defer(message, event, attempt, request_id, exc)
+            else:
+                await self._retry_or_give_up(message, event, attempt, request_id, exc)
             return
         finally:
             self._metrics.processing_duration.observe(time.perf_counter() - started)
@@ -136,6 +146,35 @@ class PayoutConsumer:
         await message.ack()
         self._metrics.messages.labels(outcome=outcome.name).inc()
         log.info("payout_" + outcome.name, failure_code=outcome.failure_code, attempt=attempt)
+
+    async def _defer(
+        self,
+        message: AbstractIncomingMessage,
+        event: PayoutCreated,
+        attempt: int,
+        request_id: str | None,
+        error: Exception,
+    ) -> None:
+        """Try again later without using up an attempt: the backoff grows with the deferrals
+        up to the longest delay and stays there for as long as the outage lasts."""
+        deferrals = _count(message.headers or {}, HEADER_DEFERRALS, 0)
+        reason = getattr(error, "reason", "database_unavailable")
+        log.warning(
+            "payout_deferred",
+            reason=reason,
+            attempt=attempt,
+            deferrals=deferrals + 1,
+            error=str(error)[:300],
+        )
+        self._metrics.deferrals.labels(reason=reason).inc()
+        if not self._delays:
+            await message.nack(requeue=True)
+            return
+        delay_ms = self._delays[min(deferrals, len(self._delays) - 1)]
+        if await self._retry_later(
+            message, event, request_id, attempt, delay_ms, deferrals=deferrals + 1
+        ):
+            self._metrics.messages.labels(outcome="deferred").inc()
 
     async def _retry_or_give_up(
         self,
@@ -198,6 +237,8 @@ class PayoutConsumer:
         request_id: str | None,
         attempt: int,
         delay_ms: int,
+        *,
+        deferrals: int = 0,
     ) -> bool:
         """Send the message through the delay queue as `attempt`, then ack this delivery; if
         that cannot be published, hand the message back to the queue. True when delayed."""
@@ -211,6 +252,7 @@ class PayoutConsumer:
                         headers={
                             HEADER_REQUEST_ID: request_id or "",
                             HEADER_ATTEMPT: str(attempt),
+                            HEADER_DEFERRALS: str(deferrals),
                         },
                         exchange="",
                     )
@@ -224,8 +266,12 @@ class PayoutConsumer:
         return True
 
 
-def _attempt(headers: dict[str, Any]) -> int:
+def _count(headers: dict[str, Any], name: str, default: int) -> int:
     try:
-        return max(1, int(str(headers.get(HEADER_ATTEMPT, "1"))))
+        return max(default, int(str(headers.get(name, default))))
     except ValueError:
-        return 1
+        return default
+
+
+def _attempt(headers: dict[str, Any]) -> int:
+    return _count(headers, HEADER_ATTEMPT, 1)

@@ -1,8 +1,11 @@
-"""Processing one payout: pending -> processing -> processed | failed, idempotently.
+"""Processing one payout: pending -> processing -> processed | failed, paid exactly once.
 
-Each step is a conditional update committed on its own; the provider call in between is
-idempotent by reference. Any step may be repeated after a crash or a redelivery and the
-payout still ends in exactly one terminal status, paid at most once.
+Each step is a conditional update committed on its own; the provider call in between carries
+the payout id as its idempotency key. Only the provider's definite answers end a payout: an
+executed transfer -> processed, a declined one -> failed with its code. An answer in doubt
+(timeout, reset, 5xx) leaves the payout processing and raises, so the consumer retries it
+later; any call for a payout that is already processing looks the transfer up first, so a
+payout is never sent again once the provider knows it, even after the key's retention window.
 """
 
 from __future__ import annotations
@@ -14,18 +17,22 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from payout_core.db import attention
 from payout_core.db.tables import payouts
 from payout_core.db.transitions import transition
 from payout_core.domain.failures import failure_message
 from payout_core.domain.status import PayoutStatus
 from payout_core.metrics import ProcessorMetrics
-from payout_processor.provider import SimulatedProvider
+from payout_core.provider_client import ProviderClient, ProviderInDoubt, ProviderUnreachable
+from payout_core.provider_client import Transfer as ProviderAnswer
 from payout_processor.statements import ProcessingStatements
 
 PROCESSED = "processed"
 FAILED = "failed"
 SKIPPED = "skipped_duplicate"
 UNKNOWN = "unknown_payout"
+FLAGGED = "flagged"
+GIVEN_UP = "processing_error"
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ class Outcome:
 
 class PayoutProcessor:
     def __init__(
-        self, engine: AsyncEngine, provider: SimulatedProvider, metrics: ProcessorMetrics
+        self, engine: AsyncEngine, provider: ProviderClient, metrics: ProcessorMetrics
     ) -> None:
         self._engine = engine
         self._provider = provider
@@ -55,22 +62,35 @@ class PayoutProcessor:
         elif target.deleted or target.status is not PayoutStatus.PROCESSING:
             # Deleted, terminal, or (not moved) still pending: not ours to pay.
             return Outcome(SKIPPED)
-        result = await self._provider.execute(
-            reference=str(payout_id),
-            amount=target.amount,
-            currency=target.currency,
-            account=target.account,
-        )
-        return await self.finish(payout_id, result.failure_code, request_id, target.created_at)
+        if target.account is None:
+            raise ValueError(f"payout {payout_id} has no recipient account")
+        reference = str(payout_id)
+        if not target.started:
+            # Sent before (a redelivery, a retry, a crash): the provider may have executed it.
+            known = await self._provider.lookup(reference)
+            if known is not None:
+                return await self.finish(payout_id, known, request_id, target.created_at)
+        try:
+            answer = await self._provider.transfer(
+                reference, target.amount, target.currency, target.account
+            )
+        except ProviderUnreachable:
+            raise
+        except ProviderInDoubt:
+            async with self._engine.begin() as conn:
+                await attention.mark_in_doubt(conn, payout_id)
+            raise
+        return await self.finish(payout_id, answer, request_id, target.created_at)
 
     async def finish(
         self,
         payout_id: uuid.UUID,
-        failure_code: str | None,
+        answer: ProviderAnswer,
         request_id: str | None,
         created_at: datetime | None = None,
     ) -> Outcome:
-        """Record the terminal status; a no-op (skipped) when another worker already did."""
+        """Record the provider's definite answer; a no-op (skipped) when another worker did."""
+        failure_code = answer.payout_failure_code
         target = PayoutStatus.FAILED if failure_code else PayoutStatus.PROCESSED
         finished_created_at = await self._statements.finish(
             payout_id,
@@ -88,14 +108,18 @@ class PayoutProcessor:
         return Outcome(FAILED if failure_code else PROCESSED, failure_code)
 
     async def give_up(self, payout_id: uuid.UUID, request_id: str | None) -> Outcome:
-        """After the last attempt: fail the payout with processing_error, wherever it stands."""
+        """After the last attempt (errors of our own, never the provider's): the provider's
+        record decides. Executed or declined there -> that; unknown there -> processing_error,
+        unless a call is in doubt (it may still land): then the payout is flagged, not failed."""
         async with self._engine.begin() as conn:
-            status = (
+            row = (
                 await conn.execute(
-                    sa.select(payouts.c.status).where(payouts.c.id == payout_id).with_for_update()
+                    sa.select(payouts.c.status, payouts.c.in_doubt_since)
+                    .where(payouts.c.id == payout_id)
+                    .with_for_update()
                 )
-            ).scalar()
-            if status == PayoutStatus.PENDING.value:
+            ).first()
+            if row is not None and row.status == PayoutStatus.PENDING.value:
                 await transition(
                     conn,
                     payout_id,
@@ -104,11 +128,17 @@ class PayoutProcessor:
                     reason="processing_started",
                     request_id=request_id,
                 )
-        if status == PayoutStatus.PENDING.value:
+        if row is None:
+            return Outcome(UNKNOWN)
+        if row.status == PayoutStatus.PENDING.value:
             self._count_transition(PayoutStatus.PENDING, PayoutStatus.PROCESSING)
-        elif status != PayoutStatus.PROCESSING.value:
+        elif row.status != PayoutStatus.PROCESSING.value:
             return Outcome(SKIPPED)
-        # If the provider did execute the payout, that result stands; otherwise the reference
-        # is closed so that no late retry can pay it after we report it failed.
-        result = await self._provider.void(str(payout_id), "processing_error")
-        return await self.finish(payout_id, result.failure_code, request_id)
+        known = await self._provider.lookup(str(payout_id))
+        if known is not None:
+            return await self.finish(payout_id, known, request_id)
+        if row.in_doubt_since is not None:
+            async with self._engine.begin() as conn:
+                await attention.flag(conn, [payout_id], attention.GIVEN_UP_IN_DOUBT)
+            return Outcome(FLAGGED)
+        return await self.finish(payout_id, ProviderAnswer("declined", GIVEN_UP), request_id)

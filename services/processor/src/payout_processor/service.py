@@ -1,5 +1,6 @@
-"""Wiring of the processor: database, broker, consumer, reconciler, queue gauges and the
-small HTTP server for health and metrics. `bootstrap()` builds it; `run()` runs it."""
+"""Wiring of the processor: database, broker, provider client, consumer, reconciler,
+housekeeping, gauges and the small HTTP server for health and metrics. `bootstrap()` builds
+it; `run()` runs it."""
 
 from __future__ import annotations
 
@@ -10,17 +11,19 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from payout_core.db import attention
 from payout_core.db.engine import create_engine
+from payout_core.housekeeping import Retention, housekeep_once
 from payout_core.http_observability import observe_requests
 from payout_core.logging import get_logger
 from payout_core.messaging.broker import Broker
 from payout_core.metrics import ProcessorMetrics
 from payout_core.ops_http import healthz, metrics_response, readiness
+from payout_core.provider_client import ProviderClient
 from payout_core.reconcile import reconcile_once
 from payout_core.settings import Settings
 from payout_processor.consumer import PayoutConsumer
 from payout_processor.processing import PayoutProcessor
-from payout_processor.provider import SimulatedProvider
 
 log = get_logger(__name__)
 QUEUE_STATS_EVERY_S = 5.0
@@ -33,6 +36,7 @@ class ProcessorService:
     broker: Broker
     metrics: ProcessorMetrics
     consumer: PayoutConsumer
+    provider: ProviderClient
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     runner: web.AppRunner | None = None
 
@@ -46,6 +50,7 @@ class ProcessorService:
         self.tasks = [
             asyncio.create_task(self._reconcile_forever(), name="reconciler"),
             asyncio.create_task(self._queue_stats_forever(), name="queue-stats"),
+            asyncio.create_task(self._housekeeping_forever(), name="housekeeping"),
         ]
         log.info("processor_started", http_port=self.settings.processor_http_port)
 
@@ -57,6 +62,7 @@ class ProcessorService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.broker.close()
+        await self.provider.close()
         if self.runner is not None:
             await self.runner.cleanup()
         await self.engine.dispose()
@@ -77,14 +83,41 @@ class ProcessorService:
         return app
 
     async def _reconcile_forever(self) -> None:
+        settings = self.settings
         while True:
-            await asyncio.sleep(self.settings.reconcile_interval_s)
+            await asyncio.sleep(settings.reconcile_interval_s)
             try:
                 await reconcile_once(
-                    self.engine, self.broker, self.settings.reconcile_stuck_after_s
+                    self.engine,
+                    self.broker,
+                    self.provider,
+                    settings.reconcile_stuck_after_s,
+                    max_reenqueues=settings.reconcile_max_reenqueues,
+                    metrics=self.metrics,
                 )
+                async with self.engine.connect() as conn:
+                    counts = await attention.counts(conn, settings.reconcile_stuck_after_s)
+                for state, count in counts.items():
+                    self.metrics.unfinished.labels(state=state).set(count)
             except Exception as exc:
                 log.warning("reconcile_failed", error=str(exc)[:300])
+
+    async def _housekeeping_forever(self) -> None:
+        settings = self.settings
+        retention = Retention(
+            outbox_published_s=settings.outbox_keep_published_s,
+            dead_letters_s=settings.dead_letter_keep_s,
+            batch=settings.housekeeping_batch,
+        )
+        while True:
+            await asyncio.sleep(settings.housekeeping_interval_s)
+            try:
+                await self.broker.wait_ready(timeout=settings.housekeeping_interval_s)
+                await housekeep_once(
+                    self.engine, self.broker.topology.dead_queue, retention, self.metrics
+                )
+            except Exception as exc:
+                log.warning("housekeeping_failed", error=str(exc)[:300])
 
     async def _queue_stats_forever(self) -> None:
         while True:
@@ -110,9 +143,7 @@ def bootstrap(settings: Settings) -> ProcessorService:
         max_attempts=settings.processor_max_attempts,
     )
     metrics = ProcessorMetrics()
-    provider = SimulatedProvider(
-        engine, delay_ms=settings.provider_delay_ms, failure_rate=settings.provider_failure_rate
-    )
+    provider = ProviderClient(settings.provider_url, settings.provider_timeout_s)
     consumer = PayoutConsumer(
         broker,
         PayoutProcessor(engine, provider, metrics),
@@ -122,4 +153,4 @@ def bootstrap(settings: Settings) -> ProcessorService:
         max_attempts=settings.processor_max_attempts,
         retry_base_ms=settings.processor_retry_base_ms,
     )
-    return ProcessorService(settings, engine, broker, metrics, consumer)
+    return ProcessorService(settings, engine, broker, metrics, consumer, provider)

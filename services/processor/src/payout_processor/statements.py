@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payout_core.db.engine import autocommit
-from payout_core.domain.status import PayoutStatus
+from payout_core.domain.status import PayoutStatus, can_transition
 from payout_processor.batching import Batcher
 
 # Lock the payouts (in id order: two batches never wait on each other in a cycle), move those
@@ -104,7 +104,7 @@ class Target:
     started: bool  # this call moved it pending -> processing
     amount: Decimal
     currency: str
-    account: str
+    account: str | None  # None: the stored payout is unusable (it fails alone, not its batch)
     created_at: datetime
 
 
@@ -149,6 +149,8 @@ class ProcessingStatements:
         request_id: str | None,
     ) -> datetime | None:
         """processing -> to_status; the payout's created_at, or None if it was not processing."""
+        if not can_transition(PayoutStatus.PROCESSING, to_status):
+            raise ValueError(f"illegal transition processing -> {to_status}")
         return await self._finishes.submit(
             _Finish(payout_id, to_status, failure_code, failure_message, reason, request_id)
         )
@@ -167,7 +169,7 @@ class ProcessingStatements:
                 started=row.started,
                 amount=row.amount,
                 currency=row.currency,
-                account=row.recipient_details["account"],
+                account=(row.recipient_details or {}).get("account"),
                 created_at=row.created_at,
             )
             for row in rows

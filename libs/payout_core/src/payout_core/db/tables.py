@@ -83,6 +83,13 @@ payouts = sa.Table(
     sa.Column("deleted_at", TS),
     # Last time the reconciler re-enqueued this payout (it waits a threshold between two).
     sa.Column("reenqueued_at", TS),
+    # How often the reconciler re-enqueued it; past RECONCILE_MAX_REENQUEUES it is flagged.
+    sa.Column("reenqueue_count", sa.Integer, nullable=False, server_default="0"),
+    # Since when a provider call for it has had no definite answer (cleared by nothing: history).
+    sa.Column("in_doubt_since", TS),
+    # Set when automation stopped trying and an operator must look (`payout-admin attention`).
+    sa.Column("flagged_at", TS),
+    sa.Column("flag_reason", sa.Text),
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.CheckConstraint(f"status IN ({STATUSES})", name="status"),
     sa.CheckConstraint("amount > 0", name="amount_positive"),
@@ -131,6 +138,11 @@ outbox = sa.Table(
     sa.Column("published_at", TS),
 )
 sa.Index("ix_outbox_unpublished", outbox.c.id, postgresql_where=outbox.c.published_at.is_(None))
+# Housekeeping deletes published rows oldest first.
+sa.Index("ix_outbox_published", outbox.c.id, postgresql_where=outbox.c.published_at.isnot(None))
+
+# How long an Idempotency-Key's record is honoured (the API) and kept (housekeeping).
+IDEMPOTENCY_KEY_TTL = "24 hours"
 
 idempotency_keys = sa.Table(
     "idempotency_keys",
@@ -143,19 +155,5 @@ idempotency_keys = sa.Table(
     sa.Column("response_body", JSONB, nullable=False),
     sa.Column("created_at", TS, nullable=False, server_default=NOW),
 )
-
-# The simulated provider's own books: one row per idempotency reference (the payout id).
-provider_ledger = sa.Table(
-    "provider_ledger",
-    metadata,
-    sa.Column("reference", sa.Text, primary_key=True),
-    sa.Column("calls", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("outcome", sa.Text),
-    sa.Column("failure_code", sa.Text),
-    sa.Column("amount", sa.Numeric(22, 4)),
-    sa.Column("currency", sa.String(3)),
-    sa.Column("account_last4", sa.Text),
-    sa.Column("first_call_at", TS, nullable=False, server_default=NOW),
-    sa.Column("executed_at", TS),
-    sa.CheckConstraint("outcome IN ('succeeded','failed')", name="outcome"),
-)
+# Housekeeping deletes expired records oldest first.
+sa.Index("ix_idempotency_keys_created_at", idempotency_keys.c.created_at)

@@ -3,14 +3,14 @@
 Woken right after each commit (low latency) and on a timer (sweeps whatever a crash or a
 broker outage left behind). Rows are claimed with FOR UPDATE SKIP LOCKED, so any number of
 API replicas can run a relay; a batch's confirms are awaited together. A second task refreshes
-the outbox gauges every second, whatever the publishing loop is doing.
+the outbox gauges every second, whatever the publishing loop is doing. Published rows are
+pruned by housekeeping (payout_core.housekeeping), one runner for all replicas.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 
 import orjson
 import sqlalchemy as sa
@@ -24,8 +24,6 @@ from payout_core.metrics import ApiMetrics
 
 log = get_logger(__name__)
 STATS_EVERY_S = 1.0
-PRUNE_EVERY_S = 300.0
-KEEP_PUBLISHED = sa.text("interval '1 day'")
 
 
 class OutboxRelay:
@@ -49,7 +47,6 @@ class OutboxRelay:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._stats_task: asyncio.Task[None] | None = None
-        self._last_prune = time.monotonic()
 
     def notify(self) -> None:
         self._wake.set()
@@ -86,7 +83,6 @@ class OutboxRelay:
             try:
                 while await self.publish_once() == self._batch:
                     pass
-                await self._housekeeping()
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
@@ -140,15 +136,6 @@ class OutboxRelay:
         self._metrics.published.inc(len(rows))
         log.debug("outbox_published", count=len(rows))
         return len(rows)
-
-    async def _housekeeping(self) -> None:
-        now = time.monotonic()
-        if now - self._last_prune >= PRUNE_EVERY_S:
-            self._last_prune = now
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    outbox.delete().where(outbox.c.published_at < sa.func.now() - KEEP_PUBLISHED)
-                )
 
     async def _refresh_stats_forever(self) -> None:
         while True:

@@ -14,9 +14,9 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payout_api.service.pagination import NEXT, Cursor
-from payout_core.db.tables import idempotency_keys, payout_events, payouts
+from payout_core.db.tables import IDEMPOTENCY_KEY_TTL, idempotency_keys, payout_events, payouts
 
-IDEMPOTENCY_TTL = sa.text("interval '24 hours'")
+IDEMPOTENCY_TTL = sa.text(f"interval '{IDEMPOTENCY_KEY_TTL}'")
 
 
 def _visible(client_id: uuid.UUID, payout_id: uuid.UUID) -> sa.ColumnElement[bool]:
@@ -37,7 +37,8 @@ async def get(
 
 
 # A new payout, its first event and its outbox message: one statement, so one round trip and
-# one commit. With an Idempotency-Key the key is claimed first and the rest is written only if
+# one commit. Its timestamps are PostgreSQL's now() (one clock for every replica), returned.
+# With an Idempotency-Key the key is claimed first and the rest is written only if
 # the claim succeeded (no live record holds the key); a concurrent request holding the same
 # key is waited for at most lock_timeout, set for this statement alone.
 _CREATED_ROWS = """
@@ -45,7 +46,7 @@ payout AS (
     INSERT INTO payouts (id, client_id, amount, currency, recipient_details, description,
         metadata, status, idempotency_key, request_id, created_at, updated_at, version)
     SELECT :id, :client_id, :amount, :currency, :recipient_details, :description, :metadata,
-        'pending', :idempotency_key, :request_id, :created_at, :created_at, 1
+        'pending', :idempotency_key, :request_id, now(), now(), 1
     {claimed}
     RETURNING id
 ), event AS (
@@ -55,14 +56,14 @@ payout AS (
     INSERT INTO outbox (routing_key, payload, headers)
     SELECT :routing_key, :payload, :headers FROM payout
 )
-SELECT count(*) FROM payout"""
+SELECT (SELECT count(*) FROM payout) AS created, now() AS at"""
 _CLAIM = """
 settings AS (SELECT set_config('lock_timeout', :lock_timeout, true)
 ), claim AS (
     INSERT INTO idempotency_keys (client_id, key, request_hash, payout_id, response_status,
         response_body, created_at)
     SELECT :client_id, :idempotency_key, :request_hash, :id, :response_status, :response_body,
-        :created_at
+        now()
     FROM settings
     ON CONFLICT (client_id, key) DO UPDATE SET request_hash = excluded.request_hash,
         payout_id = excluded.payout_id, response_status = excluded.response_status,
@@ -76,7 +77,6 @@ _TYPES = (
     sa.bindparam("amount", type_=sa.Numeric(22, 4)),
     sa.bindparam("recipient_details", type_=JSONB),
     sa.bindparam("metadata", type_=JSONB),
-    sa.bindparam("created_at", type_=sa.DateTime(timezone=True)),
     sa.bindparam("currency", type_=sa.String),
     sa.bindparam("description", type_=sa.Text),
     sa.bindparam("idempotency_key", type_=sa.Text),
@@ -105,12 +105,13 @@ async def insert_created(
     payload: Mapping[str, Any],
     headers: Mapping[str, str],
     claim: Mapping[str, Any] | None = None,
-) -> bool:
+) -> tuple[bool, datetime]:
     """Write a new payout with its event and outbox message; with a claim (request_hash,
     response_status, response_body, lock_timeout), only if its Idempotency-Key is free.
 
-    Use it on an autocommit connection: the statement is its own transaction. False when a
-    live idempotency record holds the key (nothing was written).
+    Use it on an autocommit connection: the statement is its own transaction. (written, the
+    database's now() stored as created_at); written is False when a live idempotency record
+    holds the key (nothing was written).
     """
     params = {
         **values,
@@ -120,7 +121,8 @@ async def insert_created(
         **(claim or {}),
     }
     statement = INSERT_CREATED if claim is None else INSERT_CREATED_WITH_KEY
-    return bool((await conn.execute(statement, params)).scalar_one())
+    row = (await conn.execute(statement, params)).one()
+    return bool(row.created), row.at
 
 
 async def get_idempotency_record(

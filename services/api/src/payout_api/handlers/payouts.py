@@ -11,7 +11,7 @@ from yarl import URL
 
 from payout_api import context
 from payout_api.handlers.body import body_fingerprint, read_json, validate_body, validate_query
-from payout_api.keys import ENGINE, METRICS, RELAY, SETTINGS
+from payout_api.keys import CLOCK, ENGINE, METRICS, RELAY, SETTINGS
 from payout_api.problems import Problem
 from payout_api.representation import dumps, payout_json
 from payout_api.service import payouts as service
@@ -69,6 +69,7 @@ async def create_payout(request: web.Request) -> web.Response:
         idempotency_key=key,
         request_hash=body_fingerprint(raw),
         request_id=context.request_id(request),
+        clock=request.app[CLOCK],
     )
     structlog.contextvars.bind_contextvars(payout_id=str(created.payout_id))
     if not created.replayed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -76,6 +77,16 @@ def _not_found(payout_id: uuid.UUID) -> Problem:
     return Problem(404, "not-found", f"No payout {payout_id}.")
 
 
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def _with_timestamps(body: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The response body with created_at/updated_at as stored (the database's clock)."""
+    stamped = orjson.loads(dumps({"created_at": at, "updated_at": at}))
+    return {**body, **stamped}
+
+
 async def create_payout(
     engine: AsyncEngine,
     metrics: ApiMetrics,
@@ -85,8 +96,10 @@ async def create_payout(
     idempotency_key: str | None,
     request_hash: str,
     request_id: str,
+    clock: Callable[[], datetime] = system_clock,
 ) -> Created:
-    now = datetime.now(UTC)
+    """created_at and updated_at are PostgreSQL's: a replica with a skewed clock changes no
+    compared timestamp. `clock` only dates the message (informational, never compared)."""
     payout_id = uuid.uuid4()
     values = {
         "id": payout_id,
@@ -98,10 +111,11 @@ async def create_payout(
         "metadata": data["metadata"],
         "idempotency_key": idempotency_key,
         "request_id": request_id,
-        "created_at": now,
     }
-    # The row as it will be stored: the response, and the body replayed for this key.
-    body = orjson.loads(dumps(payout_json({**values, **NEW_PAYOUT, "updated_at": now})))
+    # The row as it will be stored, but for its timestamps (the database sets them): the
+    # response, and the body replayed for this key (stamped from the record when replayed).
+    unstamped = {**values, **NEW_PAYOUT, "created_at": None, "updated_at": None}
+    body = orjson.loads(dumps(payout_json(unstamped)))
     claim = None
     if idempotency_key is not None:
         claim = {
@@ -112,11 +126,11 @@ async def create_payout(
         }
     try:
         async with autocommit(engine) as conn:
-            created = await repo.insert_created(
+            written, created_at = await repo.insert_created(
                 conn,
                 values,
                 routing_key=ROUTING_KEY_CREATED,
-                payload=PayoutCreated(payout_id=payout_id, created_at=now).to_payload(),
+                payload=PayoutCreated(payout_id=payout_id, created_at=clock()).to_payload(),
                 headers={HEADER_REQUEST_ID: request_id},
                 claim=claim,
             )
@@ -129,12 +143,12 @@ async def create_payout(
                 headers={"Retry-After": "1"},
             ) from None
         raise
-    if not created:
+    if not written:
         assert idempotency_key is not None  # only a held key stops the insert
         return await _replay(engine, client_id, idempotency_key, request_hash)
     metrics.created.labels(currency=data["currency"]).inc()
     metrics.transitions.labels(**{"from": "none", "to": "pending"}).inc()
-    return Created(201, body, replayed=False, payout_id=payout_id)
+    return Created(201, _with_timestamps(body, created_at), replayed=False, payout_id=payout_id)
 
 
 async def _replay(
@@ -155,7 +169,7 @@ async def _replay(
         )
     return Created(
         record["response_status"],
-        record["response_body"],
+        _with_timestamps(record["response_body"], record["created_at"]),
         replayed=True,
         payout_id=record["payout_id"],
     )

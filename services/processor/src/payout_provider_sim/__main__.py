@@ -1,0 +1,30 @@
+"""`payout-provider-sim`: the simulated payout provider on PROVIDER_SIM_HOST:PROVIDER_SIM_PORT."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from payout_core.logging import configure_logging, get_logger
+from payout_core.settings import load_or_exit
+from payout_provider_sim.app import create_app
+
+
+def main() -> None:
+    settings = load_or_exit()
+    configure_logging("provider-sim", settings.log_level, settings.log_format)
+    log = get_logger("payout_provider_sim")
+    log.info(
+        "provider_sim_starting", host=settings.provider_sim_host, port=settings.provider_sim_port
+    )
+    web.run_app(
+        create_app(settings),
+        host=settings.provider_sim_host,
+        port=settings.provider_sim_port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=5,
+    )
+
+
+if __name__ == "__main__":
+    main()
