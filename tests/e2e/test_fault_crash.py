@@ -65,8 +65,9 @@ async def test_processor_sigterm_exits_0_within_the_grace_period_losing_nothing(
 ):
     payouts, db = 100, stack.infra.database_url
     await create_with_processor_stopped(stack, payouts)
+    stack.restart_provider(PROVIDER_DELAY_MS=provider_delay_ms)  # slow answers
     busy = stack.new_processor(
-        "processor-busy", PROVIDER_DELAY_MS=provider_delay_ms, SHUTDOWN_GRACE_S=grace_s
+        "processor-busy", PROVIDER_TIMEOUT_S="30", SHUTDOWN_GRACE_S=grace_s
     ).start()
     await wait_for_count(db, "processing", 1)
 

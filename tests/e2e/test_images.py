@@ -5,7 +5,8 @@ the chart is rendered with helm and each container is started with podman exactl
 spec says (tests/support/chart_pods.py): the migration hook Job, then the api and processor
 Deployments, on the machine's PostgreSQL and RabbitMQ (a database and vhost of their own; the
 migration creates the database) and the host network, with the ports set through the chart's
-values.
+values; the simulated provider's container (the processor image) keeps its books in a database
+of the test's own.
 """
 
 from __future__ import annotations
@@ -54,8 +55,10 @@ def infra() -> Iterator[Infra]:
 
 
 def chart_for(infra: Infra, **values: str | int) -> dict[str, ChartContainer]:
-    """The chart's containers for this infra, with free host ports (host network) and any
+    """The chart's containers for this infra, with free host ports (host network; the
+    processor reaches its simulated provider on 127.0.0.1, not through a Service) and any
     other chart values."""
+    provider_port = free_port()
     try:
         manifests = render_chart(
             {
@@ -63,8 +66,11 @@ def chart_for(infra: Infra, **values: str | int) -> dict[str, ChartContainer]:
                 "secrets.databaseUrl": infra.database_url,
                 "secrets.amqpUrl": infra.amqp_url,
                 "secrets.apiBootstrapKey": BOOTSTRAP_KEY,
+                "secrets.providerSimDatabaseUrl": infra.provider_database_url,
                 "api.port": free_port(),
                 "processor.port": free_port(),
+                "providerSim.port": provider_port,
+                "config.providerUrl": f"http://127.0.0.1:{provider_port}",
                 **values,
             }
         )
@@ -91,7 +97,10 @@ class Containers:
         self.run_id = secrets.token_hex(3)
 
     def start(self, spec: ChartContainer, role: str) -> Container:
-        port = int(spec.env["API_PORT"] if spec.name == "api" else spec.env["PROCESSOR_HTTP_PORT"])
+        variable = {"api": "API_PORT", "provider-sim": "PROVIDER_SIM_PORT"}.get(
+            spec.name, "PROCESSOR_HTTP_PORT"
+        )
+        port = int(spec.env[variable])
         container = Container.start(spec, f"payout-e2e-{role}-{self.run_id}", port)
         self.started.append(container)
         return container
@@ -118,6 +127,7 @@ def deployment(images: ImageBuild, infra: Infra, containers: Containers) -> Depl
     exit_code = migration.wait_exit()
     logs = migration.logs(tail=200)
     assert exit_code == 0, logs
+    provider = containers.start(chart["provider-sim"], "provider")
     for component in ("api", "processor"):  # each pod's init container, as the kubelet runs it
         check = Container.start(
             chart[f"{component}/check-config"], f"payout-e2e-{component}-check-{containers.run_id}"
@@ -126,7 +136,11 @@ def deployment(images: ImageBuild, infra: Infra, containers: Containers) -> Depl
         assert check.wait_exit() == 0, check.logs(tail=50)
     api = containers.start(chart["api"], "api")
     processor = containers.start(chart["processor"], "processor")
-    startup = {"api": api.wait_ready(), "processor": processor.wait_ready()}
+    startup = {
+        "provider-sim": provider.wait_ready(),
+        "api": api.wait_ready(),
+        "processor": processor.wait_ready(),
+    }
     print(f"\nimage build {images.seconds:.1f}s; start-up to /readyz 200: {startup}")
     return Deployment(chart, exit_code, logs, api, processor, startup)
 
@@ -221,6 +235,7 @@ async def test_sigterm_stops_each_container_cleanly_within_its_grace_period(
     stopped while that processor has payouts in flight: both exit 0 within the grace period,
     and every payout is still processed."""
     chart = chart_for(infra, **{"config.providerDelayMs": 2000})
+    containers.start(chart["provider-sim"], "provider-slow").wait_ready()
     api = containers.start(chart["api"], "api-stopped")
     processor = containers.start(chart["processor"], "processor-stopped")
     api.wait_ready()
