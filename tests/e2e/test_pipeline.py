@@ -121,6 +121,10 @@ async def test_cancelled_and_deleted_payouts_are_never_processed(stack: Stack):
             assert (await r.json())["status"] == "cancelled"
         async with session.get(url + deleted["id"] + "/", headers=stack.auth) as r:
             assert r.status == 404
+    # Never processed means no money moved: the provider has no transfer for either.
+    paid = await executions(stack.infra.provider_database_url)
+    assert paid[later["id"]] == 1
+    assert paid[cancelled["id"]] == 0 and paid[deleted["id"]] == 0
 
 
 async def test_created_while_processor_stopped_is_processed_once_it_starts(stack: Stack):
