@@ -3,6 +3,7 @@ outermost first."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 
@@ -11,7 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from payout_api import context
-from payout_api.keys import ENGINE, KEY_CACHE, METRICS
+from payout_api.keys import ENGINE, KEY_CACHE, METRICS, SETTINGS
 from payout_api.problems import Problem, from_http_exception, problem_response
 from payout_core.clients import authenticate
 from payout_core.db.engine import autocommit
@@ -66,6 +67,44 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return problem_response(request, problem, rid)
 
 
+class DatabaseTimeout(TimeoutError):
+    """The database did not answer within API_DB_TIMEOUT_S (mapped to 503 like any outage)."""
+
+
+@web.middleware
+async def db_deadline_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer an API request within API_DB_TIMEOUT_S, whatever the database does.
+
+    A database that stops answering without closing its connections (a dropped route, a
+    black-holed node) leaves statements waiting for TCP to give up. The caller gets a 503 at
+    the deadline instead; the request itself runs on, shielded, so a statement already sent
+    still ends normally (committed or not: a client retrying with its Idempotency-Key sees
+    which) and its connection returns to the pool intact. How many can run on is bounded by
+    the pool and its bounded queue (API_DB_MAX_WAITING).
+    """
+    if not request.path.startswith(PROTECTED_PREFIX):
+        return await handler(request)
+    timeout_s = request.app[SETTINGS].api_db_timeout_s
+    work = asyncio.ensure_future(handler(request))
+    try:
+        return await asyncio.wait_for(asyncio.shield(work), timeout_s)
+    except TimeoutError:
+        if work.done():  # a TimeoutError of the handler's own
+            raise
+        work.add_done_callback(_log_late_outcome)
+        raise DatabaseTimeout(f"no answer from the database within {timeout_s} s") from None
+
+
+def _log_late_outcome(work: asyncio.Future[web.StreamResponse]) -> None:
+    if work.cancelled():
+        return
+    exc = work.exception()
+    if exc is None:
+        log.info("request_finished_after_deadline")
+    elif not isinstance(exc, Problem):
+        log.warning("request_failed_after_deadline", error=repr(exc)[:200])
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith(PROTECTED_PREFIX):
@@ -106,5 +145,11 @@ async def _client_id(app: web.Application, key: str) -> uuid.UUID | None:
 
 def setup_middlewares(app: web.Application) -> None:
     app.middlewares.extend(
-        [request_id_middleware, observe_requests(app[METRICS]), problem_middleware, auth_middleware]
+        [
+            request_id_middleware,
+            observe_requests(app[METRICS]),
+            problem_middleware,
+            db_deadline_middleware,
+            auth_middleware,
+        ]
     )
