@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -13,6 +14,9 @@ from payout_core.db.migrate import upgrade
 from payout_core.settings import Settings
 from tests.support import infra as infra_mod
 from tests.support.infra import Infra
+
+# The real clusters of tests/ha run only under `make test-ha` (minutes, root, own servers).
+collect_ignore = [] if os.environ.get("PAYOUTS_TEST_HA") == "1" else ["ha"]
 
 
 @pytest.fixture(scope="session")

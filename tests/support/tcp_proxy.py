@@ -3,8 +3,10 @@
 The proxy listens on a free port of 127.0.0.1 and forwards every connection to the target.
 `cut()` aborts every live connection and refuses new ones, as a crashed or unreachable server
 would, or has a stand-in answer them (a PostgreSQL that is starting up, say); `restore()` lets
-connections through again. It runs its own event loop in a thread of
-its own, so that it keeps forwarding while a test blocks (subprocess waits, sync polling).
+connections through again. `stall()` is the silent kind of failure (a black hole): the proxy
+keeps every connection open and accepts new ones, but forwards nothing until `restore()`.
+It runs its own event loop in a thread of its own, so that it keeps forwarding while a test
+blocks (subprocess waits, sync polling).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._live: set[asyncio.StreamWriter] = set()
         self._answer: Answer | None = None
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.connections_accepted = 0
 
     @classmethod
@@ -58,7 +62,12 @@ class TcpProxy:
         """Abort every connection; refuse new ones, or let `answer` speak to them."""
         self._call(self._cut(answer))
 
+    def stall(self) -> None:
+        """Forward nothing, close nothing: packets into a black hole."""
+        self._loop.call_soon_threadsafe(self._flowing.clear)
+
     def restore(self) -> None:
+        self._loop.call_soon_threadsafe(self._flowing.set)
         self._call(self._restore())
 
     def close(self) -> None:
@@ -104,6 +113,7 @@ class TcpProxy:
                 await self._answer(client_reader, client)
             client.transport.abort()
             return
+        await self._flowing.wait()
         try:
             server_reader, server = await asyncio.open_connection(*self.target)
         except OSError:
@@ -111,8 +121,8 @@ class TcpProxy:
             return
         self._live.update((client, server))
         pipes = [
-            asyncio.create_task(_pipe(client_reader, server)),
-            asyncio.create_task(_pipe(server_reader, client)),
+            asyncio.create_task(_pipe(client_reader, server, self._flowing)),
+            asyncio.create_task(_pipe(server_reader, client, self._flowing)),
         ]
         # Either side closing ends the whole connection, as for a direct one.
         await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
@@ -124,8 +134,11 @@ class TcpProxy:
         await asyncio.gather(*pipes, return_exceptions=True)
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, flowing: asyncio.Event
+) -> None:
     with contextlib.suppress(ConnectionError, OSError):
         while data := await reader.read(CHUNK):
+            await flowing.wait()  # stalled: hold the bytes, as a dropped route would
             writer.write(data)
             await writer.drain()

@@ -1,0 +1,103 @@
+"""The whole data plane of `make test-ha`: 3 RabbitMQ nodes, a PostgreSQL primary and
+standby (each behind a TCP proxy that can black-hole it), two API processes and two processors
+with multi-host URLs. Everything lives under one temporary folder and is torn down by close(),
+whatever state a scenario left it in."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.ha.pg_pair import PgNode, PgPair
+from tests.ha.rabbit_cluster import RabbitCluster
+from tests.support.processes import BIN, Service, api_service, processor_service
+from tests.support.tcp_proxy import TcpProxy
+
+DATABASE = "payouts_ha"
+API_KEY = "ha-test-key-0123456789abcdef"
+READY_TIMEOUT_S = 90.0
+SERVICE_ENV = {
+    "LOG_FORMAT": "json",
+    "LOG_LEVEL": "info",
+    "API_BOOTSTRAP_KEY": API_KEY,
+    "PROVIDER_DELAY_MS": "20",
+    "PROCESSOR_RETRY_BASE_MS": "200",
+    "OUTBOX_POLL_INTERVAL_MS": "200",
+    "SHUTDOWN_GRACE_S": "15",
+    "DB_POOL_SIZE": "8",
+    "API_DB_TIMEOUT_S": "5",
+    "RECONCILE_INTERVAL_S": "5",
+    "RECONCILE_STUCK_AFTER_S": "30",
+}
+
+
+@dataclass
+class HaStack:
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="payouts-ha-")))
+    apis: list[Service] = field(default_factory=list)
+    processors: list[Service] = field(default_factory=list)
+    proxies: dict[str, TcpProxy] = field(default_factory=dict)  # PostgreSQL node name -> proxy
+
+    def __post_init__(self) -> None:
+        self.root.chmod(0o755)  # the rabbitmq and postgres users enter it
+        self.rabbit = RabbitCluster(self.root / "rabbitmq")
+        self.pg = PgPair(self.root / "postgresql")
+        self.logs = self.root / "services"
+        self.logs.mkdir()
+
+    @property
+    def database_url(self) -> str:
+        """What the services use: both PostgreSQL nodes, each through its proxy."""
+        return self.pg.database_url(DATABASE, [self.proxies[n.name].port for n in self.pg.nodes])
+
+    @property
+    def direct_database_url(self) -> str:
+        """What the checks use: the current primary, past the proxies."""
+        return self.pg.database_url(DATABASE)
+
+    def proxy_of(self, node: PgNode) -> TcpProxy:
+        return self.proxies[node.name]
+
+    def env(self) -> dict[str, str]:
+        return {**SERVICE_ENV, "DATABASE_URL": self.database_url, "AMQP_URL": self.rabbit.urls}
+
+    def start(self) -> None:
+        (self.root / "rabbitmq").mkdir()
+        (self.root / "postgresql").mkdir()
+        self.pg.start()
+        for node in self.pg.nodes:
+            self.proxies[node.name] = TcpProxy("127.0.0.1", node.port).start()
+        self.rabbit.start()
+        subprocess.run(
+            [str(BIN / "payout-admin"), "migrate"],
+            env={**os.environ, **self.env()},
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
+        env = self.env()
+        self.apis = [api_service(env, self.logs, f"api{i}") for i in (1, 2)]
+        self.processors = [processor_service(env, self.logs, f"processor{i}") for i in (1, 2)]
+        for service in (*self.apis, *self.processors):
+            service.start(wait_ready=False)
+        for service in (*self.apis, *self.processors):
+            service.wait_ready(READY_TIMEOUT_S)
+
+    def close(self) -> None:
+        try:
+            for service in (*self.apis, *self.processors):
+                if service.proc is not None and service.proc.poll() is None:
+                    service.kill()
+            for proxy in self.proxies.values():
+                proxy.close()
+        finally:
+            try:
+                self.rabbit.close()
+            finally:
+                self.pg.close()
+                if os.environ.get("HA_KEEP") != "1":
+                    shutil.rmtree(self.root, ignore_errors=True)

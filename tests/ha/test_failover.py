@@ -1,0 +1,136 @@
+"""The five scenarios of issue 12 on real clusters, under client load. Each asserts what
+must hold after it: every accepted payout terminal, none lost, none executed twice, none
+failed because of the outage, every status history legal."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.ha.client import RetryingClient
+from tests.ha.scenarios import Outcome, run_scenario
+from tests.ha.stack import HaStack
+from tests.support.payout_checks import fetch
+
+pytestmark = pytest.mark.timeout(600)
+QUEUE = "payouts.process"
+BROKER_MINORITY_S = 20.0
+BLACK_HOLE_S = 30.0
+DEADLINE_S = 5.0  # API_DB_TIMEOUT_S
+DEADLINE_SLACK_S = 2.0  # a loaded 2-core machine
+
+
+def assert_sound(outcome: Outcome) -> None:
+    assert outcome.record.unexpected == [], outcome.record.unexpected[:5]
+    assert outcome.lost == 0, f"{outcome.lost} accepted payouts are not in the database"
+    assert outcome.gave_up == 0, f"the client gave up on {outcome.gave_up} payouts"
+    assert outcome.executed_twice == 0
+    assert outcome.failed_by_outage == 0
+    assert outcome.history == [], outcome.history[:5]
+
+
+def server_errors(outcome: Outcome) -> dict[int, int]:
+    return {s: n for s, n in outcome.errors.items() if s >= 500 and s != 503}
+
+
+async def test_kill_the_leader_of_the_work_queue(stack: HaStack, outcomes: list[Outcome]):
+    leader = await asyncio.to_thread(stack.rabbit.leader_of, QUEUE)
+
+    async def fault(_client: RetryingClient) -> None:
+        await asyncio.to_thread(leader.kill)
+
+    outcome = await run_scenario(stack, f"1. kill -9 the leader of {QUEUE}", fault)
+    outcomes.append(outcome)
+    await asyncio.to_thread(stack.rabbit.restart, leader)
+    await asyncio.to_thread(stack.rabbit.wait_members, 3)
+    assert_sound(outcome)
+    assert outcome.errors == {}, "the API answered from its outbox: no client-visible errors"
+
+
+async def test_two_of_three_broker_nodes_away(stack: HaStack, outcomes: list[Outcome]):
+    away = stack.rabbit.nodes[1:]
+    pending: list[int] = []
+
+    async def fault(_client: RetryingClient) -> None:
+        await asyncio.gather(*(asyncio.to_thread(node.stop) for node in away))
+        await asyncio.sleep(BROKER_MINORITY_S)  # the outage lasts this long
+        rows = await fetch(
+            stack.direct_database_url,
+            "SELECT count(*) AS n FROM outbox WHERE published_at IS NULL",
+        )
+        pending.append(int(rows[0]["n"]))
+        await asyncio.gather(*(asyncio.to_thread(stack.rabbit.restart, node) for node in away))
+
+    outcome = await run_scenario(stack, "2. two of three RabbitMQ nodes stopped for 20 s", fault)
+    outcome.notes.append(f"outbox held {pending[0]} unpublished payouts at the end of the outage")
+    outcomes.append(outcome)
+    await asyncio.to_thread(stack.rabbit.wait_members, 3)
+    assert_sound(outcome)
+    assert outcome.errors == {}, "the API kept answering 201 (the outbox grew)"
+    assert pending[0] > 0, "the outage did not hold any payout in the outbox"
+
+
+async def test_postgres_primary_failover(stack: HaStack, outcomes: list[Outcome]):
+    async def fault(_client: RetryingClient) -> None:
+        await asyncio.to_thread(stack.pg.crash_primary_and_promote)
+
+    outcome = await run_scenario(stack, "3. PostgreSQL primary killed, standby promoted", fault)
+    await asyncio.to_thread(stack.pg.rejoin_old_primary)
+    outcome.notes.append("old primary rebuilt as the new standby; synchronous replication again")
+    outcomes.append(outcome)
+    assert_sound(outcome)
+    assert server_errors(outcome) == {}, "only 503s during the switch, never 500"
+
+
+async def test_postgres_black_holed(stack: HaStack, outcomes: list[Outcome]):
+    proxy = stack.proxy_of(stack.pg.primary)
+    rss: list[int] = []
+    window: list[float] = []
+
+    async def fault(client: RetryingClient) -> None:
+        rss.append(sum(api_rss(api.proc.pid) for api in stack.apis))
+        proxy.stall()
+        window.append(asyncio.get_running_loop().time())
+        await asyncio.sleep(BLACK_HOLE_S)  # the outage lasts this long
+        rss.append(sum(api_rss(api.proc.pid) for api in stack.apis))
+        proxy.restore()
+
+    outcome = await run_scenario(stack, "4. PostgreSQL black-holed for 30 s", fault)
+    slowest_503 = max((a.seconds for a in outcome.record.errors if a.status == 503), default=0)
+    outcome.notes.append(
+        f"slowest 503 took {slowest_503:.1f} s; API memory {rss[0] / 2**20:.0f} MiB before, "
+        f"{rss[1] / 2**20:.0f} MiB after 30 s of outage"
+    )
+    outcomes.append(outcome)
+    assert_sound(outcome)
+    assert outcome.errors.get(503, 0) > 0, "the black hole was not hit: no 503s"
+    assert slowest_503 <= DEADLINE_S + DEADLINE_SLACK_S
+    assert outcome.errors.get(0, 0) == 0, "a request hung past the client's 10 s timeout"
+    assert server_errors(outcome) == {}
+    assert rss[1] - rss[0] < 64 * 2**20, "API memory grew during the outage"
+
+
+async def test_rolling_restart(stack: HaStack, outcomes: list[Outcome]):
+    async def fault(client: RetryingClient) -> None:
+        for api in stack.apis:
+            client.without(api.url)  # the endpoint leaves the Service (what preStop waits for)
+            await asyncio.to_thread(api.stop)
+            await asyncio.to_thread(api.start)
+            client.with_(api.url)
+        for processor in stack.processors:
+            await asyncio.to_thread(processor.stop)
+            await asyncio.to_thread(processor.start)
+
+    outcome = await run_scenario(stack, "5. rolling restart of every process (SIGTERM)", fault)
+    outcomes.append(outcome)
+    assert_sound(outcome)
+    assert outcome.errors == {}, "the client saw errors during a rolling restart"
+
+
+def api_rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
