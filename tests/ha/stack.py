@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.ha.pg_pair import PgNode, PgPair
+from tests.ha.proxy_process import ProxyProcess
 from tests.ha.rabbit_cluster import RabbitCluster
 from tests.support.processes import BIN, Service, api_service, processor_service
-from tests.support.tcp_proxy import TcpProxy
 
 DATABASE = "payouts_ha"
 API_KEY = "ha-test-key-0123456789abcdef"
@@ -28,7 +28,7 @@ SERVICE_ENV = {
     "PROCESSOR_RETRY_BASE_MS": "200",
     "OUTBOX_POLL_INTERVAL_MS": "200",
     "SHUTDOWN_GRACE_S": "15",
-    "DB_POOL_SIZE": "8",
+    "DB_POOL_SIZE": "10",
     "API_DB_TIMEOUT_S": "5",
     "RECONCILE_INTERVAL_S": "5",
     "RECONCILE_STUCK_AFTER_S": "30",
@@ -40,7 +40,7 @@ class HaStack:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="payouts-ha-")))
     apis: list[Service] = field(default_factory=list)
     processors: list[Service] = field(default_factory=list)
-    proxies: dict[str, TcpProxy] = field(default_factory=dict)  # PostgreSQL node name -> proxy
+    proxies: dict[str, ProxyProcess] = field(default_factory=dict)  # PostgreSQL node name -> proxy
 
     def __post_init__(self) -> None:
         self.root.chmod(0o755)  # the rabbitmq and postgres users enter it
@@ -59,7 +59,7 @@ class HaStack:
         """What the checks use: the current primary, past the proxies."""
         return self.pg.database_url(DATABASE)
 
-    def proxy_of(self, node: PgNode) -> TcpProxy:
+    def proxy_of(self, node: PgNode) -> ProxyProcess:
         return self.proxies[node.name]
 
     def env(self) -> dict[str, str]:
@@ -70,7 +70,7 @@ class HaStack:
         (self.root / "postgresql").mkdir()
         self.pg.start()
         for node in self.pg.nodes:
-            self.proxies[node.name] = TcpProxy("127.0.0.1", node.port).start()
+            self.proxies[node.name] = ProxyProcess(node.port)
         self.rabbit.start()
         subprocess.run(
             [str(BIN / "payout-admin"), "migrate"],
@@ -85,7 +85,11 @@ class HaStack:
         for service in (*self.apis, *self.processors):
             service.start(wait_ready=False)
         for service in (*self.apis, *self.processors):
-            service.wait_ready(READY_TIMEOUT_S)
+            try:
+                service.wait_ready(READY_TIMEOUT_S)
+            except AssertionError as exc:
+                tail = service.log_tail()
+                raise AssertionError(f"{exc}\n{service.log_path.name}:\n{tail}") from None
 
     def close(self) -> None:
         try:

@@ -54,7 +54,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return problem_response(request, from_http_exception(exc), rid)
     except Exception as exc:
         if is_database_unavailable(exc):
-            log.warning("database_unavailable", error=str(exc).splitlines()[0][:200])
+            first_line = (str(exc) or type(exc).__name__).splitlines()[0]
+            log.warning("database_unavailable", error=first_line[:200])
             problem = Problem(
                 503,
                 "service-unavailable",
@@ -89,8 +90,8 @@ async def db_deadline_middleware(request: web.Request, handler: Handler) -> web.
     try:
         return await asyncio.wait_for(asyncio.shield(work), timeout_s)
     except TimeoutError:
-        if work.done():  # a TimeoutError of the handler's own
-            raise
+        if work.done():  # it finished as the deadline struck, or raised a TimeoutError itself
+            return work.result()
         work.add_done_callback(_log_late_outcome)
         raise DatabaseTimeout(f"no answer from the database within {timeout_s} s") from None
 

@@ -94,6 +94,7 @@ class ClusterConnection(BackoffRobustConnection):
         self._nodes = [URL(url) for url in urls]
         self._attempts = first - 1
         super().__init__(self._nodes[first], **kwargs)
+        self._attempts = first - 1  # __init__ cleared the transport too: not an attempt
 
     @property  # type: ignore[override]
     def transport(self) -> Any:

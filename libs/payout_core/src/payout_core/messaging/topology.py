@@ -50,6 +50,18 @@ PROCESS_ARGUMENTS_V1 = {
 PROCESS_ARGUMENTS = {**PROCESS_ARGUMENTS_V1, **AT_LEAST_ONCE}
 DEAD_ARGUMENTS_V1 = QUORUM
 DEAD_ARGUMENTS = {**QUORUM, "x-max-length": DEAD_LETTER_MAX_LENGTH, "x-overflow": "reject-publish"}
+# What an operator applies (rabbitmqctl set_policy) to give queues declared before this
+# topology the arguments they lack: name -> (queue name pattern, definition).
+UPGRADE_POLICIES = {
+    "payouts-process-upgrade": (
+        r"^payouts\.process$",
+        {"dead-letter-strategy": "at-least-once", "overflow": "reject-publish"},
+    ),
+    "payouts-dead-upgrade": (
+        r"^payouts\.dead$",
+        {"max-length": DEAD_LETTER_MAX_LENGTH, "overflow": "reject-publish"},
+    ),
+}
 
 
 @dataclass
