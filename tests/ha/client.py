@@ -17,6 +17,8 @@ import aiohttp
 from tests.support.load import mixed_body
 
 NO_ANSWER = 0  # a timeout, a refused or dropped connection
+MAX_CATCH_UP_S = 1.0  # a starved event loop makes up at most this much of the schedule
+MAX_BACKOFF_S = 5.0
 RETRIED_CONFLICT = "idempotency-key-in-use"
 
 
@@ -95,8 +97,8 @@ class RetryingClient:
                 delay = next_at - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                else:
-                    next_at = time.monotonic()  # behind: do not burst to catch up
+                elif delay < -MAX_CATCH_UP_S:
+                    next_at = time.monotonic() - MAX_CATCH_UP_S  # a bounded burst to catch up
             record.stopped = time.monotonic()
             if tasks:
                 await asyncio.gather(*tasks)
@@ -114,18 +116,19 @@ class RetryingClient:
                     self.record.accepted[key] = payout_id
                     self.record.accepted_at.append((time.monotonic(), payout_id))
                     return
-                if not retry:
+                if retry is None:
                     return
-                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
-                backoff = min(backoff * 2, 2.0)
+                # Retry-After when the server gave one, else exponential backoff with jitter.
+                await asyncio.sleep(max(retry, backoff * random.uniform(0.5, 1.0)))
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
             self.record.gave_up.append(key)
         finally:
             self.slots.release()
 
     async def _attempt(
         self, session: aiohttp.ClientSession, key: str, body: dict
-    ) -> tuple[str | None, bool]:
-        """(the payout id, or None and whether a real client would try again)."""
+    ) -> tuple[str | None, float | None]:
+        """(the payout id, or None and the Retry-After to honour; None: do not retry)."""
         endpoint = self.endpoints[next(self._turn) % len(self.endpoints)]
         started = time.monotonic()
         headers = {**self.auth, "Idempotency-Key": key}
@@ -133,17 +136,24 @@ class RetryingClient:
             async with session.post(f"{endpoint}/api/payouts/", json=body, headers=headers) as r:
                 self.record.answers += 1
                 if r.status in (200, 201):
-                    return str((await r.json())["id"]), False
+                    return str((await r.json())["id"]), None
                 text = await r.text()
                 self._error(started, r.status)
                 if r.status >= 500 or (r.status == 409 and RETRIED_CONFLICT in text):
-                    return None, True
+                    return None, _seconds(r.headers.get("Retry-After"))
                 self.record.unexpected.append((r.status, text[:200]))
-                return None, False
+                return None, None
         except (aiohttp.ClientError, TimeoutError):
             self._error(started, NO_ANSWER)
-            return None, True
+            return None, 0.0
 
     def _error(self, started: float, status: int) -> None:
         now = time.monotonic()
         self.record.errors.append(Answer(now, status, now - started))
+
+
+def _seconds(retry_after: str | None) -> float:
+    try:
+        return min(float(retry_after or 0), MAX_BACKOFF_S)
+    except ValueError:
+        return 0.0

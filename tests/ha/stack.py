@@ -22,13 +22,13 @@ API_KEY = "ha-test-key-0123456789abcdef"
 READY_TIMEOUT_S = 90.0
 SERVICE_ENV = {
     "LOG_FORMAT": "json",
-    "LOG_LEVEL": "info",
+    # Warnings and errors only: an access-log line per request costs CPU the machine lacks.
+    "LOG_LEVEL": "warning",
     "API_BOOTSTRAP_KEY": API_KEY,
     "PROVIDER_DELAY_MS": "20",
     "PROCESSOR_RETRY_BASE_MS": "200",
     "OUTBOX_POLL_INTERVAL_MS": "200",
     "SHUTDOWN_GRACE_S": "15",
-    "DB_POOL_SIZE": "10",
     "API_DB_TIMEOUT_S": "5",
     "RECONCILE_INTERVAL_S": "5",
     "RECONCILE_STUCK_AFTER_S": "30",
