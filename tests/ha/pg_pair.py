@@ -10,7 +10,10 @@ the manager turns synchronous replication off, as Patroni's non-strict synchrono
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +79,26 @@ class PgNode:
 
     def promote(self) -> None:
         self.tool("pg_ctl", "-D", str(self.data), "-w", "-t", "60", "promote")
+
+    def server_pids(self) -> list[int]:
+        """The postmaster and every backend it forked."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(
+            ["pgrep", "-P", str(postmaster)], capture_output=True, text=True
+        ).stdout.split()
+        return [postmaster, *map(int, children)]
+
+    def freeze(self) -> None:
+        """A black hole: every server process stopped (SIGSTOP). Connections stay open and the
+        kernel still accepts and acknowledges, but nothing answers, nothing is refused or
+        reset: what clients see of a node behind a dropped route."""
+        for pid in self.server_pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self.server_pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
     def sql(self, statement: str) -> object:
         async def go() -> object:
@@ -201,6 +224,7 @@ class PgPair:
             "stream",
             "-R",
             "--no-sync",
+            "--checkpoint=fast",  # not a checkpoint spread over minutes first
             "-d",
             f"application_name={target.name}",
         )
@@ -211,5 +235,8 @@ class PgPair:
 
     def close(self) -> None:
         for node in self.nodes:
+            if (node.data / "postmaster.pid").exists():
+                with contextlib.suppress(OSError, ValueError):
+                    node.thaw()  # a stopped server cannot shut down
             if node.data.exists():
                 node.stop_quietly()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,8 @@ from tests.ha.stack import API_KEY, HaStack
 from tests.support.payout_checks import UNFINISHED, fetch, history_problems
 from tests.support.polling import eventually
 
-RATE = 110.0  # payouts per second offered by the client
+# Payouts per second the client offers (HA_RATE to change it; issue 12 asks for >= 100).
+RATE = float(os.environ.get("HA_RATE", "110"))
 LEAD_IN_S = 5.0  # load before the fault
 TAIL_S = 5.0  # load after the system recovered
 RECOVER_TIMEOUT_S = 180.0
@@ -109,7 +111,7 @@ async def _pipeline_whole_again(stack: HaStack, record: ClientRecord, since: flo
 async def _query(stack: HaStack, sql: str, *args: object) -> list | None:
     """A query on the current primary; None while there is none (a failover)."""
     try:
-        conn = await asyncpg.connect(stack.direct_database_url, timeout=5)
+        conn = await asyncpg.connect(stack.database_url, timeout=5)
     except (OSError, asyncpg.PostgresError, TimeoutError):
         return None
     try:
@@ -121,7 +123,7 @@ async def _query(stack: HaStack, sql: str, *args: object) -> list | None:
 
 
 async def _check(stack: HaStack, outcome: Outcome) -> None:
-    url = stack.direct_database_url
+    url = stack.database_url
 
     async def all_terminal() -> bool:
         rows = await _query(

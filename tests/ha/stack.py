@@ -1,7 +1,6 @@
 """The whole data plane of `make test-ha`: 3 RabbitMQ nodes, a PostgreSQL primary and
-standby (each behind a TCP proxy that can black-hole it), two API processes and two processors
-with multi-host URLs. Everything lives under one temporary folder and is torn down by close(),
-whatever state a scenario left it in."""
+standby, two API processes and two processors with multi-host URLs. Everything lives under
+one temporary folder and is torn down by close(), whatever state a scenario left it in."""
 
 from __future__ import annotations
 
@@ -12,8 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.ha.pg_pair import PgNode, PgPair
-from tests.ha.proxy_process import ProxyProcess
+from tests.ha.pg_pair import PgPair
 from tests.ha.rabbit_cluster import RabbitCluster
 from tests.support.processes import BIN, Service, api_service, processor_service
 
@@ -40,7 +38,6 @@ class HaStack:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="payouts-ha-")))
     apis: list[Service] = field(default_factory=list)
     processors: list[Service] = field(default_factory=list)
-    proxies: dict[str, ProxyProcess] = field(default_factory=dict)  # PostgreSQL node name -> proxy
 
     def __post_init__(self) -> None:
         self.root.chmod(0o755)  # the rabbitmq and postgres users enter it
@@ -51,16 +48,8 @@ class HaStack:
 
     @property
     def database_url(self) -> str:
-        """What the services use: both PostgreSQL nodes, each through its proxy."""
-        return self.pg.database_url(DATABASE, [self.proxies[n.name].port for n in self.pg.nodes])
-
-    @property
-    def direct_database_url(self) -> str:
-        """What the checks use: the current primary, past the proxies."""
+        """What the services and the checks use: both PostgreSQL nodes, the writable one."""
         return self.pg.database_url(DATABASE)
-
-    def proxy_of(self, node: PgNode) -> ProxyProcess:
-        return self.proxies[node.name]
 
     def env(self) -> dict[str, str]:
         return {**SERVICE_ENV, "DATABASE_URL": self.database_url, "AMQP_URL": self.rabbit.urls}
@@ -69,8 +58,6 @@ class HaStack:
         (self.root / "rabbitmq").mkdir()
         (self.root / "postgresql").mkdir()
         self.pg.start()
-        for node in self.pg.nodes:
-            self.proxies[node.name] = ProxyProcess(node.port)
         self.rabbit.start()
         subprocess.run(
             [str(BIN / "payout-admin"), "migrate"],
@@ -96,8 +83,6 @@ class HaStack:
             for service in (*self.apis, *self.processors):
                 if service.proc is not None and service.proc.poll() is None:
                     service.kill()
-            for proxy in self.proxies.values():
-                proxy.close()
         finally:
             try:
                 self.rabbit.close()
