@@ -53,10 +53,11 @@ class RabbitNode:
             # Not the machine's rabbitmq-env.conf (it names the machine's node).
             "RABBITMQ_CONF_ENV_FILE": str(self.folder / "rabbitmq-env.conf"),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
-            # No scheduler busy-waiting: three nodes share two cores with everything else.
+            # Three nodes share two cores with everything else: one scheduler each, and no
+            # scheduler busy-waiting.
             "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": (
                 "-kernel inet_dist_use_interface {127,0,0,1} "
-                "+sbwt none +sbwtdcpu none +sbwtdio none"
+                "+S 1:1 +sbwt none +sbwtdcpu none +sbwtdio none"
             ),
         }
 
@@ -74,7 +75,10 @@ class RabbitNode:
         (self.folder / "rabbitmq-env.conf").write_text("")
 
     def start(self) -> None:
-        self.proc = start(as_user(USER, [SERVER], self.env()), self.folder / "server.out")
+        # At a lower CPU priority than the services: in a real cluster the nodes have machines
+        # of their own; here a node's boot (seconds of CPU) would starve the API under test.
+        command = ["nice", "-n", "10", *as_user(USER, [SERVER], self.env())]
+        self.proc = start(command, self.folder / "server.out")
 
     def wait_amqp(self, timeout: float = BOOT_TIMEOUT_S) -> None:
         def listening() -> bool:

@@ -24,7 +24,10 @@ SERVICE_ENV = {
     "LOG_LEVEL": "warning",
     "API_BOOTSTRAP_KEY": API_KEY,
     "PROVIDER_DELAY_MS": "20",
-    "PROCESSOR_RETRY_BASE_MS": "200",
+    # A retry budget (1+2+...+64 s) longer than any outage here: today the processor spends a
+    # payout's attempts on a database outage (issue 13 changes that, then these can go).
+    "PROCESSOR_RETRY_BASE_MS": "1000",
+    "PROCESSOR_MAX_ATTEMPTS": "8",
     "OUTBOX_POLL_INTERVAL_MS": "200",
     "SHUTDOWN_GRACE_S": "15",
     "API_DB_TIMEOUT_S": "5",
