@@ -4,8 +4,10 @@ one temporary folder and is torn down by close(), whatever state a scenario left
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -33,9 +35,28 @@ SERVICE_ENV = {
     "OUTBOX_POLL_INTERVAL_MS": "200",
     "SHUTDOWN_GRACE_S": "15",
     "API_DB_TIMEOUT_S": "5",
+    # Two worker processes per API "pod": while one API is restarted the other carries all
+    # the load, on two cores that other work shares.
+    "API_WORKERS": "2",
     "RECONCILE_INTERVAL_S": "5",
     "RECONCILE_STUCK_AFTER_S": "30",
 }
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(child) for child in out.split()]
+
+
+def memory(pid: int) -> int:
+    """Resident memory of a process and its children (an API and its workers), in bytes."""
+    total = 0
+    for each in (pid, *children(pid)):
+        with contextlib.suppress(OSError), open(f"/proc/{each}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+    return total
 
 
 @dataclass
@@ -87,7 +108,11 @@ class HaStack:
         try:
             for service in (*self.apis, *self.processors):
                 if service.proc is not None and service.proc.poll() is None:
-                    service.kill()
+                    workers = children(service.proc.pid)  # API_WORKERS forks
+                    service.stop()
+                    for pid in workers:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
         finally:
             try:
                 self.rabbit.close()

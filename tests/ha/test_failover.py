@@ -12,7 +12,7 @@ import pytest
 
 from tests.ha.client import RetryingClient
 from tests.ha.scenarios import Outcome, run_scenario
-from tests.ha.stack import HaStack
+from tests.ha.stack import HaStack, memory
 from tests.support.payout_checks import fetch
 
 pytestmark = pytest.mark.timeout(600)
@@ -108,11 +108,11 @@ async def test_postgres_black_holed(stack: HaStack, outcomes: list[Outcome]):
     rss: list[int] = []
 
     async def fault(_client: RetryingClient) -> None:
-        rss.append(sum(api_rss(api.proc.pid) for api in stack.apis))
+        rss.append(sum(memory(api.proc.pid) for api in stack.apis))
         primary.freeze()
         try:
             await asyncio.sleep(BLACK_HOLE_S)  # the outage lasts this long
-            rss.append(sum(api_rss(api.proc.pid) for api in stack.apis))
+            rss.append(sum(memory(api.proc.pid) for api in stack.apis))
         finally:
             primary.thaw()
 
@@ -145,11 +145,3 @@ async def test_rolling_restart(stack: HaStack, outcomes: list[Outcome]):
     outcomes.append(outcome)
     assert_sound(outcome)
     assert five_hundreds(outcome) == 0, "the client saw 5xx during a rolling restart"
-
-
-def api_rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
