@@ -5,7 +5,10 @@ failed because of the outage, every status history legal."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +22,7 @@ QUEUE = "payouts.process"
 BROKER_MINORITY_S = 20.0
 BLACK_HOLE_S = 30.0
 DEADLINE_S = 5.0  # API_DB_TIMEOUT_S
-DEADLINE_SLACK_S = 4.0  # event-loop lag on a 2-core machine shared with other work
+DEADLINE_SLACK_S = 2.0  # event-loop lag on a 2-core machine shared with other work
 
 
 def assert_sound(outcome: Outcome) -> None:
@@ -106,8 +109,10 @@ async def test_postgres_primary_failover(stack: HaStack, outcomes: list[Outcome]
 async def test_postgres_black_holed(stack: HaStack, outcomes: list[Outcome]):
     primary = stack.pg.primary
     rss: list[int] = []
+    logs: dict[Path, int] = {}
 
     async def fault(_client: RetryingClient) -> None:
+        logs.update({api.log_path: api.log_path.stat().st_size for api in stack.apis})
         rss.append(sum(memory(api.proc.pid) for api in stack.apis))
         primary.freeze()
         try:
@@ -117,15 +122,17 @@ async def test_postgres_black_holed(stack: HaStack, outcomes: list[Outcome]):
             primary.thaw()
 
     outcome = await run_scenario(stack, "4. PostgreSQL black-holed for 30 s", fault)
-    slowest_503 = max((a.seconds for a in outcome.record.errors if a.status == 503), default=0)
+    client_503 = max((a.seconds for a in outcome.record.errors if a.status == 503), default=0)
+    server_503 = slowest_503_in_logs(logs)
     outcome.notes.append(
-        f"slowest 503 took {slowest_503:.1f} s; API memory {rss[0] / 2**20:.0f} MiB before, "
+        f"slowest 503: {server_503:.1f} s in the API (its access log), {client_503:.1f} s at the "
+        f"client (which shares the loaded CPU); API memory {rss[0] / 2**20:.0f} MiB before, "
         f"{rss[1] / 2**20:.0f} MiB after 30 s of outage"
     )
     outcomes.append(outcome)
     assert_sound(outcome)
     assert outcome.errors.get(503, 0) > 0, "the black hole was not hit: no 503s"
-    assert slowest_503 <= DEADLINE_S + DEADLINE_SLACK_S
+    assert server_503 <= DEADLINE_S + DEADLINE_SLACK_S
     assert server_errors(outcome) == {}
     assert rss[1] - rss[0] < 64 * 2**20, "API memory grew during the outage"
 
@@ -145,3 +152,18 @@ async def test_rolling_restart(stack: HaStack, outcomes: list[Outcome]):
     outcomes.append(outcome)
     assert_sound(outcome)
     assert five_hundreds(outcome) == 0, "the client saw 5xx during a rolling restart"
+
+
+def slowest_503_in_logs(logs: dict[Path, int]) -> float:
+    """The longest a 503 took in the API processes, from their access logs (written from
+    `offset` on): what the API did, without the load client's own scheduling delays."""
+    slowest = 0.0
+    for path, offset in logs.items():
+        with path.open("rb") as log:
+            log.seek(offset)
+            for line in log:
+                with contextlib.suppress(ValueError):
+                    event = json.loads(line)
+                    if event.get("event") == "http_request" and event.get("status") == 503:
+                        slowest = max(slowest, event["duration_ms"] / 1000)
+    return slowest
