@@ -83,6 +83,9 @@ class Infra:
             "PROCESSOR_RETRY_BASE_MS": "50",
             "SHUTDOWN_GRACE_S": "10",
             "OUTBOX_POLL_INTERVAL_MS": "200",
+            # The 5 s default turns a slow 201 into a 503 on a machine other work saturates;
+            # the tests of that deadline set their own.
+            "API_DB_TIMEOUT_S": "30",
         }
         env.update(overrides)
         return env
