@@ -4,6 +4,7 @@ outermost first."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
 import uuid
 
@@ -86,9 +87,17 @@ async def db_deadline_middleware(request: web.Request, handler: Handler) -> web.
     if not request.path.startswith(PROTECTED_PREFIX):
         return await handler(request)
     timeout_s = request.app[SETTINGS].api_db_timeout_s
-    work = asyncio.ensure_future(handler(request))
+    # Its own task, in a copy of this context: what it binds for the log (client, payout) is
+    # carried back out to the access-log line below.
+    context = contextvars.copy_context()
+    work = asyncio.get_running_loop().create_task(handler(request), context=context)
     try:
-        return await asyncio.wait_for(asyncio.shield(work), timeout_s)
+        try:
+            return await asyncio.wait_for(asyncio.shield(work), timeout_s)
+        finally:
+            structlog.contextvars.bind_contextvars(
+                **context.run(structlog.contextvars.get_contextvars)
+            )
     except TimeoutError:
         if work.done():  # it finished as the deadline struck, or raised a TimeoutError itself
             return work.result()
