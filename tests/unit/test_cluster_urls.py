@@ -7,6 +7,7 @@ import asyncio
 
 import asyncpg
 import pytest
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -93,6 +94,14 @@ def _driver_error(sqlstate: str) -> DBAPIError:
 @pytest.mark.parametrize("sqlstate", ["25006", "57P01", "57P03", "53300", "08006"])
 def test_a_standby_or_a_server_going_away_is_unavailable(sqlstate):
     assert is_database_unavailable(_driver_error(sqlstate))
+
+
+def test_a_driver_error_raised_unwrapped_while_setting_up_a_connection_is_unavailable():
+    closed = asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+    assert is_database_unavailable(closed)
+    translated = AsyncAdapt_asyncpg_dbapi.Error(closed.args[0], closed)  # as SQLAlchemy raises it
+    assert not isinstance(translated, (DBAPIError, OSError))
+    assert is_database_unavailable(translated)
 
 
 @pytest.mark.parametrize("sqlstate", ["23505", "22P02", "42P01"])

@@ -33,9 +33,9 @@ def sqlstate_of(exc: BaseException | None) -> str:
 def is_database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, UNAVAILABLE_TYPES):
         return True
-    if not isinstance(exc, DBAPIError):
-        return False
-    if exc.connection_invalidated:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
+    # Also a driver error SQLAlchemy passes on unwrapped: one raised while it sets up a pooled
+    # connection (a failover closes it "in the middle of operation", SQLSTATE 08003).
     sqlstate = sqlstate_of(exc)
     return sqlstate in UNAVAILABLE_SQLSTATES or sqlstate.startswith(UNAVAILABLE_SQLSTATE_CLASSES)
