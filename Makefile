@@ -68,7 +68,7 @@ system-deps: ## install promtool/prometheus (Debian) and other system tools the 
 ha-deps: ## install what make test-ha runs (rabbitmq-server, PostgreSQL server tools)
 	@scripts/install-ha-deps.sh >/dev/null
 
-test-ha: install ha-deps ## failover scenarios on real clusters under load, one table (~6 min, root)
+test-ha: install ha-deps ## failover scenarios on real clusters under load, one table (6-10 min here, root)
 	PAYOUTS_TEST_HA=1 $(BIN)/pytest tests/ha -p no:randomly -x -q -rA $(HA_ARGS)
 
 # --- benchmark (docs/performance.md): separate from `make test`, needs wrk ------------------
