@@ -68,6 +68,14 @@ system-deps: ## install promtool/prometheus (Debian) and other system tools the 
 	@scripts/install-prometheus.sh >/dev/null
 	@scripts/install-chromium.sh >/dev/null
 
+# --- the real data plane (docs/reliability.md): 3 RabbitMQ nodes, PostgreSQL primary + standby ---
+.PHONY: test-ha ha-deps
+ha-deps: ## install what make test-ha runs (rabbitmq-server, PostgreSQL server tools)
+	@scripts/install-ha-deps.sh >/dev/null
+
+test-ha: install ha-deps ## failover scenarios on real clusters under load, one table (6-10 min here, root)
+	PAYOUTS_TEST_HA=1 $(BIN)/pytest tests/ha -p no:randomly -x -q -rA $(HA_ARGS)
+
 # --- benchmark (docs/performance.md): separate from `make test`, needs wrk ------------------
 .PHONY: bench bench-deps
 bench-deps: install ## install wrk (Debian) for make bench

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -19,6 +20,10 @@ from tests.support.provider import provider_in_process
 
 def pytest_report_header() -> str:
     return f"fuzzing seed: FUZZ_SEED={FUZZ_SEED} (set it to replay this run's schemathesis cases)"
+
+
+# The real clusters of tests/ha run only under `make test-ha` (minutes, root, own servers).
+collect_ignore = [] if os.environ.get("PAYOUTS_TEST_HA") == "1" else ["ha"]
 
 
 @pytest.fixture(scope="session")

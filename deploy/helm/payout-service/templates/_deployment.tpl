@@ -12,6 +12,10 @@ Deployment of one component (api or processor). Call with
 {{- if le (float64 $v.terminationGracePeriodSeconds) (float64 $ctx.Values.config.shutdownGraceSeconds) }}
 {{- fail (printf "%s.terminationGracePeriodSeconds (%v) must be greater than config.shutdownGraceSeconds (%v): Kubernetes would kill the pods before they drain" $component $v.terminationGracePeriodSeconds $ctx.Values.config.shutdownGraceSeconds) }}
 {{- end }}
+{{- $preStop := $v.preStopSleepSeconds | default 0 }}
+{{- if le (float64 $v.terminationGracePeriodSeconds) (addf $preStop $ctx.Values.config.shutdownGraceSeconds) }}
+{{- fail (printf "%s.terminationGracePeriodSeconds (%v) must be greater than preStopSleepSeconds (%v) + config.shutdownGraceSeconds (%v): Kubernetes would kill the pods before they drain" $component $v.terminationGracePeriodSeconds $preStop $ctx.Values.config.shutdownGraceSeconds) }}
+{{- end }}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -82,6 +86,14 @@ spec:
           {{- with $v.args }}
           args:
             {{- toYaml . | nindent 12 }}
+          {{- end }}
+          {{- if $preStop }}
+          lifecycle:
+            preStop:
+              # Keep serving while endpoints and load balancers stop routing here; SIGTERM
+              # (and the drain) only then.
+              exec:
+                command: ["sleep", {{ $preStop | quote }}]
           {{- end }}
           ports:
             - name: http

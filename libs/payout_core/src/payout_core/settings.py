@@ -12,6 +12,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
+from payout_core.db.dsn import InvalidDatabaseUrl
+from payout_core.db.dsn import parse as parse_database_url
+
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("json", "console")
 
@@ -57,6 +60,32 @@ def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         raise ConfigError(f"{name} has an invalid port: {raw!r}") from None
+    return raw
+
+
+def _amqp_urls(name: str, raw: str) -> str:
+    """One AMQP URL, or a comma-separated list of them: the nodes of one cluster."""
+    urls = split_amqp_urls(raw)
+    if not urls:
+        raise ConfigError(f"{name} must be a URL like amqp://user@host:port/..., got {raw!r}")
+    for url in urls:
+        _url(name, url, ("amqp", "amqps"))
+    return raw
+
+
+def split_amqp_urls(raw: str) -> list[str]:
+    return [url.strip() for url in raw.split(",") if url.strip()]
+
+
+def _database_url(name: str, raw: str) -> str:
+    """libpq's URL, one host or several (postgresql://u@h1:5432,h2:5432/db?...)."""
+    try:
+        parse_database_url(raw)
+    except InvalidDatabaseUrl as exc:
+        raise ConfigError(
+            f"{name} must be a URL like postgresql://user@host:port/db "
+            f"(or host1:port1,host2:port2 for a cluster); it {exc}"
+        ) from None
     return raw
 
 
@@ -112,12 +141,12 @@ def _env(name: str, parse: Parser, default: Any) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
+    # One host or libpq's multi-host form; with several, only a writable primary is used.
     database_url: str = _env(
-        "DATABASE_URL",
-        _urls("postgresql", "postgres"),
-        "postgresql://postgres@127.0.0.1:5432/payouts",
+        "DATABASE_URL", _database_url, "postgresql://postgres@127.0.0.1:5432/payouts"
     )
-    amqp_url: str = _env("AMQP_URL", _urls("amqp", "amqps"), "amqp://guest:guest@127.0.0.1:5672/")
+    # One URL or a comma-separated list (a cluster's nodes): any reachable one is used.
+    amqp_url: str = _env("AMQP_URL", _amqp_urls, "amqp://guest:guest@127.0.0.1:5672/")
     api_host: str = _env("API_HOST", _text, "0.0.0.0")
     api_port: int = _env("API_PORT", _ints(0, 65535), 8000)
     # Where clients reach the API (links in responses); unset: links are relative. Never the
@@ -176,6 +205,11 @@ class Settings:
     provider_sim_slow_answer_ms: int = _env("PROVIDER_SIM_SLOW_ANSWER_MS", _ints(0, 3_600_000), 0)
     # Test-only control endpoints (/test/...) of the simulated provider; never in production.
     provider_sim_test_controls: bool = _env("PROVIDER_SIM_TEST_CONTROLS", _flag, False)
+    # An API request still waiting for PostgreSQL after this long is answered 503 (a database
+    # that stopped answering, without closing connections, must not hold callers for minutes).
+    api_db_timeout_s: float = _env("API_DB_TIMEOUT_S", _floats(0.5, 300.0), 5.0)
+    # API requests queued for a pooled connection, per process; more are answered 503 at once.
+    api_db_max_waiting: int = _env("API_DB_MAX_WAITING", _ints(1, 100_000), 200)
 
     def __post_init__(self) -> None:
         if not self.log_format:

@@ -39,7 +39,11 @@ MAX_BODY_BYTES = 64 * 1024
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_waiting=settings.api_db_max_waiting,
+    )
     app[ENGINE] = engine
     if settings.api_bootstrap_key:
         await _ensure_bootstrap_client(app, settings.api_bootstrap_key)

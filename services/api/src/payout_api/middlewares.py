@@ -5,6 +5,8 @@ before a handler runs, so a refused request costs no database work beyond authen
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import re
 import uuid
 
@@ -13,7 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from payout_api import context
-from payout_api.keys import ENGINE, KEY_CACHE, METRICS, RATE_LIMITER
+from payout_api.keys import ENGINE, KEY_CACHE, METRICS, RATE_LIMITER, SETTINGS
 from payout_api.problems import Problem, from_http_exception, problem_response
 from payout_api.rate_limit import ratelimit_header
 from payout_core.clients import VerifiedKey, authenticate
@@ -57,7 +59,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return problem_response(request, from_http_exception(exc), rid)
     except Exception as exc:
         if is_database_unavailable(exc):
-            log.warning("database_unavailable", error=str(exc).splitlines()[0][:200])
+            first_line = (str(exc) or type(exc).__name__).splitlines()[0]
+            log.warning("database_unavailable", error=first_line[:200])
             problem = Problem(
                 503,
                 "service-unavailable",
@@ -68,6 +71,56 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         log.exception("unhandled_error")
         problem = Problem(500, "internal-error", "An unexpected error occurred; it was logged.")
         return problem_response(request, problem, rid)
+
+
+class DatabaseTimeout(TimeoutError):
+    """The database did not answer within API_DB_TIMEOUT_S (mapped to 503 like any outage)."""
+
+
+@web.middleware
+async def db_deadline_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer an API request within API_DB_TIMEOUT_S, whatever the database does.
+
+    A database that stops answering without closing its connections (a dropped route, a
+    black-holed node) leaves statements waiting for TCP to give up. The caller gets a 503 at
+    the deadline instead; the request itself runs on, shielded, so a statement already sent
+    still ends normally (committed or not: a client retrying with its Idempotency-Key sees
+    which) and its connection returns to the pool intact. How many can run on is bounded by
+    the pool and its bounded queue (API_DB_MAX_WAITING).
+    """
+    if not request.path.startswith(PROTECTED_PREFIX):
+        return await handler(request)
+    timeout_s = request.app[SETTINGS].api_db_timeout_s
+    # Its own task, in a copy of this context: what it binds for the log (client, payout) is
+    # carried back out to the access-log line below.
+    context = contextvars.copy_context()
+
+    async def respond() -> web.StreamResponse:
+        return await handler(request)
+
+    work = asyncio.get_running_loop().create_task(respond(), context=context)
+    try:
+        try:
+            return await asyncio.wait_for(asyncio.shield(work), timeout_s)
+        finally:
+            structlog.contextvars.bind_contextvars(
+                **context.run(structlog.contextvars.get_contextvars)
+            )
+    except TimeoutError:
+        if work.done():  # it finished as the deadline struck, or raised a TimeoutError itself
+            return work.result()
+        work.add_done_callback(_log_late_outcome)
+        raise DatabaseTimeout(f"no answer from the database within {timeout_s} s") from None
+
+
+def _log_late_outcome(work: asyncio.Future[web.StreamResponse]) -> None:
+    if work.cancelled():
+        return
+    exc = work.exception()
+    if exc is None:
+        log.info("request_finished_after_deadline")
+    elif not isinstance(exc, Problem):
+        log.warning("request_failed_after_deadline", error=repr(exc)[:200])
 
 
 @web.middleware
@@ -161,6 +214,7 @@ def setup_middlewares(app: web.Application) -> None:
             request_id_middleware,
             observe_requests(app[METRICS]),
             problem_middleware,
+            db_deadline_middleware,
             auth_middleware,
             rate_limit_middleware,
             scope_middleware,

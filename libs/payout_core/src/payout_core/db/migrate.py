@@ -8,7 +8,8 @@ from pathlib import Path
 import asyncpg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import make_url
+
+from payout_core.db.dsn import connect_url, parse
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -23,10 +24,9 @@ def alembic_config(database_url: str) -> Config:
 
 async def create_database_if_missing(database_url: str) -> bool:
     """Create the database named in the URL; True when it had to be created."""
-    url = make_url(database_url)
+    url = parse(connect_url(database_url))
     name = url.database
-    admin = url.set(drivername="postgresql", database="postgres")
-    conn = await asyncpg.connect(admin.render_as_string(hide_password=False), timeout=10)
+    conn = await asyncpg.connect(url.with_database("postgres"), timeout=10)
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if exists:

@@ -2,7 +2,8 @@
 
 The services must start (and stay up) while the broker is away: the first connect is retried
 with backoff, after which aio-pika's robust connection restores itself and its channels (with
-backoff too, see BackoffRobustConnection).
+backoff too, see BackoffRobustConnection). AMQP_URL may list the nodes of a cluster: every
+attempt goes to the next one, so a lost node is replaced by any other that answers.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from typing import Any
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
+from yarl import URL
 
 from payout_core.logging import get_logger
 from payout_core.messaging.topology import Topology, declare_topology
+from payout_core.settings import split_amqp_urls
 
 log = get_logger(__name__)
 # aiormq queues at most 10 frames for its socket writer; the publisher past that waits while
@@ -79,6 +82,41 @@ class BackoffRobustConnection(aio_pika.RobustConnection):
         self._lost_at = None
 
 
+class ClusterConnection(BackoffRobustConnection):
+    """A robust connection to one node of a cluster at a time, trying them in turn.
+
+    aio-pika connects to `self.url` and clears `self.transport` before every attempt (the
+    first, and each reconnection after a loss): that is where the next node is chosen. After a
+    node is lost the next attempt goes to another node; a node that refuses is skipped.
+    """
+
+    def __init__(self, urls: Sequence[str], first: int = 0, **kwargs: Any) -> None:
+        self._nodes = [URL(url) for url in urls]
+        self._attempts = first - 1
+        super().__init__(self._nodes[first], **kwargs)
+        self._attempts = first - 1  # __init__ cleared the transport too: not an attempt
+
+    @property
+    def transport(self) -> Any:
+        return self._transport
+
+    @transport.setter
+    def transport(self, value: Any) -> None:
+        self._transport = value
+        if value is None and hasattr(self, "_nodes"):  # a new attempt: the next node
+            self._attempts += 1
+            self.url = self._nodes[self._attempts % len(self._nodes)]
+            # aio-pika reads the credentials and options of the URL once; nodes share them.
+
+    @property
+    def node(self) -> str:
+        return f"{self.url.host}:{self.url.port}"
+
+    async def _on_connected(self) -> None:
+        await super()._on_connected()
+        log.info("broker_node_connected", node=self.node)
+
+
 class Broker:
     def __init__(
         self,
@@ -88,7 +126,8 @@ class Broker:
         max_attempts: int = 5,
         connect_backoff_max_s: float = 5.0,
     ) -> None:
-        self._url = url
+        self._urls = split_amqp_urls(url)
+        self._next_node = 0
         self._retry_base_ms = retry_base_ms
         self._max_attempts = max_attempts
         self._backoff_max = connect_backoff_max_s
@@ -127,12 +166,16 @@ class Broker:
         delay = 0.1
         while True:
             try:
-                connection = await aio_pika.connect_robust(
-                    self._url, timeout=5, connection_class=BackoffRobustConnection
-                )
+                connection = ClusterConnection(self._urls, self._next_node)
+                # The first attempt fails fast; later ones go on in the background.
+                self._next_node = (self._next_node + 1) % len(self._urls)
+                await connection.connect(timeout=5)
                 channel = await connection.channel(publisher_confirms=True)
                 topology = await declare_topology(
-                    channel, retry_base_ms=self._retry_base_ms, max_attempts=self._max_attempts
+                    channel,
+                    retry_base_ms=self._retry_base_ms,
+                    max_attempts=self._max_attempts,
+                    connection=connection,
                 )
             except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
                 log.warning("broker_connect_failed", error=str(exc), retry_in_s=delay)
@@ -141,7 +184,7 @@ class Broker:
                 continue
             self._connection, self._channel, self._topology = connection, channel, topology
             self._ready.set()
-            log.info("broker_connected")
+            log.info("broker_connected", node=connection.node)
             return
 
     async def publish_batch(self, messages: Sequence[OutgoingMessage], timeout: float = 10) -> None:

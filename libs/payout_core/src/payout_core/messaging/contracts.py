@@ -18,13 +18,18 @@ DEAD_LETTER_EXCHANGE = "payouts.dlx"
 ROUTING_KEY_CREATED = "payout.created"
 QUEUE_PROCESS = "payouts.process"
 QUEUE_DEAD = "payouts.dead"
-RETRY_QUEUE_PREFIX = "payouts.retry."
+# Quorum delay queues (replicated); "payouts.retry.<ms>ms" were classic ones (see topology.py).
+RETRY_QUEUE_PREFIX = "payouts.delay."
+LEGACY_RETRY_QUEUE_PREFIX = "payouts.retry."
 HEADER_REQUEST_ID = "x-request-id"
 HEADER_ATTEMPT = "x-attempt"
 HEADER_DEAD_REASON = "x-dead-reason"
 CONTRACT_VERSION = 1
 # Redeliveries the quorum queue allows before it dead-letters a message (poison guard).
 DELIVERY_LIMIT = 20
+# The dead-letter queue holds at most this many messages; past it, RabbitMQ refuses more and
+# the source queues keep theirs (at-least-once dead-lettering), so none is dropped silently.
+DEAD_LETTER_MAX_LENGTH = 100_000
 
 
 class MalformedMessage(ValueError):
@@ -67,8 +72,8 @@ class PayoutCreated:
         return cls(payout_id=payout_id, created_at=created_at)
 
 
-def retry_queue_name(delay_ms: int) -> str:
-    return f"{RETRY_QUEUE_PREFIX}{delay_ms}ms"
+def retry_queue_name(delay_ms: int, prefix: str = RETRY_QUEUE_PREFIX) -> str:
+    return f"{prefix}{delay_ms}ms"
 
 
 def retry_delays_ms(base_ms: int, max_attempts: int) -> list[int]:
