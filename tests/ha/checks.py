@@ -1,15 +1,11 @@
 """How many payouts the provider executed more than once: the one place that says how it is
-counted, so that it can count a provider service's executions instead of its ledger rows."""
+counted. Executions are counted in the simulated provider's own database (every execution is
+its own row there), never in our rows."""
 
 from __future__ import annotations
 
-from tests.support.payout_checks import ledger_problems
+from tests.support.provider import executions
 
 
-async def executed_twice(database_url: str) -> int:
-    """Today's simulated provider keeps one ledger row per reference and moves money only on
-    the first call that records a result (later calls replay it). A payout paid twice shows as
-    a ledger row that disagrees with its payout (money moved for a payout that is not
-    processed, at another amount, or for a payout given up on): ledger_problems counts those.
-    """
-    return len(await ledger_problems(database_url))
+async def executed_twice(provider_database_url: str) -> int:
+    return sum(1 for count in (await executions(provider_database_url)).values() if count > 1)

@@ -139,7 +139,7 @@ async def _check(stack: HaStack, outcome: Outcome) -> None:
     assert found is not None, "the primary did not answer the check"
     outcome.lost = len(ids) - int(found[0]["n"])
     outcome.gave_up = len(outcome.record.gave_up)
-    outcome.executed_twice = await executed_twice(url)
+    outcome.executed_twice = await executed_twice(stack.provider_database_url)
     # The only failures the load asks for are the provider's no_account ones.
     failed = await fetch(
         url,

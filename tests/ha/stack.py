@@ -15,7 +15,14 @@ from pathlib import Path
 
 from tests.ha.pg_pair import PgPair
 from tests.ha.rabbit_cluster import RabbitCluster
-from tests.support.processes import BIN, Service, api_service, processor_service
+from tests.support.infra import PG_BASE, drop_database, unique_name
+from tests.support.processes import (
+    BIN,
+    Service,
+    api_service,
+    processor_service,
+    provider_service,
+)
 
 DATABASE = "payouts_ha"
 API_KEY = "ha-test-key-0123456789abcdef"
@@ -64,6 +71,10 @@ class HaStack:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="payouts-ha-")))
     apis: list[Service] = field(default_factory=list)
     processors: list[Service] = field(default_factory=list)
+    provider: Service | None = None
+    # The simulated provider is another company's service: it keeps its books on the
+    # machine's PostgreSQL, outside the failover under test.
+    provider_database: str = field(default_factory=lambda: unique_name("payouts_ha_provider"))
 
     def __post_init__(self) -> None:
         self.root.chmod(0o755)  # the rabbitmq and postgres users enter it
@@ -77,8 +88,15 @@ class HaStack:
         """What the services and the checks use: both PostgreSQL nodes, the writable one."""
         return self.pg.database_url(DATABASE)
 
+    @property
+    def provider_database_url(self) -> str:
+        return f"{PG_BASE}/{self.provider_database}"
+
     def env(self) -> dict[str, str]:
-        return {**SERVICE_ENV, "DATABASE_URL": self.database_url, "AMQP_URL": self.rabbit.urls}
+        env = {**SERVICE_ENV, "DATABASE_URL": self.database_url, "AMQP_URL": self.rabbit.urls}
+        if self.provider is not None:
+            env["PROVIDER_URL"] = self.provider.url
+        return env
 
     def start(self) -> None:
         (self.root / "rabbitmq").mkdir()
@@ -92,6 +110,8 @@ class HaStack:
             capture_output=True,
             timeout=180,
         )
+        provider_env = {**SERVICE_ENV, "PROVIDER_SIM_DATABASE_URL": self.provider_database_url}
+        self.provider = provider_service(provider_env, self.logs).start(timeout=READY_TIMEOUT_S)
         env = self.env()
         self.apis = [api_service(env, self.logs, f"api{i}") for i in (1, 2)]
         self.processors = [processor_service(env, self.logs, f"processor{i}") for i in (1, 2)]
@@ -106,7 +126,8 @@ class HaStack:
 
     def close(self) -> None:
         try:
-            for service in (*self.apis, *self.processors):
+            provider = [self.provider] if self.provider else []
+            for service in (*self.apis, *self.processors, *provider):
                 if service.proc is not None and service.proc.poll() is None:
                     workers = children(service.proc.pid)  # API_WORKERS forks
                     service.stop()
@@ -118,5 +139,7 @@ class HaStack:
                 self.rabbit.close()
             finally:
                 self.pg.close()
+                with contextlib.suppress(Exception):
+                    drop_database(self.provider_database)
                 if os.environ.get("HA_KEEP") != "1":
                     shutil.rmtree(self.root, ignore_errors=True)
