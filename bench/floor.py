@@ -125,7 +125,8 @@ def create_app(database_url: str, pool_size: int) -> web.Application:
     app = web.Application()
     app.cleanup_ctx.append(database)
     app.router.add_post("/api/payouts/", create)
-    app.router.add_get("/api/payouts/{id}/", get_one)
+    for path in ("/api/payouts/{id}/", "/api/payouts/{id}"):  # both, as the API serves
+        app.router.add_get(path, get_one)
     app.router.add_get("/healthz", lambda _: _json({"status": "ok"}))
     app.router.add_get("/readyz", lambda _: _json({"status": "ok"}))
     return app
