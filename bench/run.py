@@ -2,9 +2,13 @@
 
 1. A database and vhost of its own: pgbench (a POST's transaction shape, scratch tables) at 16
    and 64 clients, and RabbitMQ persistent publishes with confirms: the physical limits.
-2. payout-api alone on that database: POST at 16 and 64 connections, GET one, GET list (wrk).
-3. A fresh database and vhost, payout-api + payout-processor with PROVIDER_DELAY_MS=0: drain
-   20,000 payouts created as fast as possible, then created->terminal latency at 200/s.
+2. The floor (bench/floor.py: a bare aiohttp + uvloop + asyncpg handler running the API's
+   exact statements) on a database of its own: POST and GET one at 64 connections.
+3. payout-api alone on the first database: POST at 16 and 64 connections (no Idempotency-Key),
+   POST at 64 with a key on every request, GET one, GET list (wrk).
+4. A fresh database and vhost, payout-api + payout-processor + the simulated provider answering
+   at once: drain 20,000 payouts created as fast as possible, then created->terminal latency
+   at 200/s; then again with the provider taking 1 s per transfer, default settings.
 
 Prints one table, writes bench/results/bench-<time>.{json,png,txt} (and latest.*). Service
 settings come from the environment as under `make run` (e.g. API_WORKERS=2 make bench).
@@ -19,7 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,7 @@ from typing import Any
 import asyncpg
 
 from bench import limits, profile, report
+from bench.floor_service import floor_service
 from bench.load import Wrk
 from bench.pipeline import drain, fixed_rate
 from bench.resources import ResourceSampler
@@ -39,6 +44,7 @@ TOOLS = ("wrk", "pgbench", "rabbitmqctl")
 WARMUP_S = 3
 GET_IDS = 5000
 MIN_FREE_CONNECTIONS = 64 + 25  # pgbench's clients, then the API's pool
+SLOW_PROVIDER_MS = 1000
 # Service settings worth recording beside the figures.
 RECORDED_ENV = (
     "API_WORKERS",
@@ -56,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--drain-payouts", type=int, default=20_000)
     parser.add_argument("--rate", type=float, default=200.0, help="fixed-rate payouts/s")
     parser.add_argument("--rate-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--slow-payouts", type=int, default=2000, help="drained with a 1 s provider"
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the services")
     parser.add_argument("--label", default="", help="appended to the result file names")
     return parser.parse_args(argv)
@@ -75,13 +84,26 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-async def _wrk(stack: Stack, script: str, connections: int, seconds: float, **env: str) -> Any:
+@dataclass(frozen=True)
+class Target:
+    """What wrk loads: a base URL, the bearer key, and the process whose CPU is counted."""
+
+    url: str
+    key: str
+    pid: int
+
+    @classmethod
+    def api(cls, stack: Stack) -> Target:
+        return cls(stack.api.url, stack.key, stack.pids["api"])
+
+
+async def _wrk(target: Target, script: str, connections: int, seconds: float, **env: str) -> Any:
     return await Wrk(
-        stack.api.url,
+        target.url,
         script,
         connections=connections,
         duration_s=seconds,
-        env={"BENCH_API_KEY": stack.key, "BENCH_RUN_ID": f"{script}{time.time_ns()}", **env},
+        env={"BENCH_API_KEY": target.key, "BENCH_RUN_ID": f"{script}{time.time_ns()}", **env},
     ).run()
 
 
@@ -139,18 +161,25 @@ async def measure_limits(args: argparse.Namespace, stack_infra: Infra) -> dict[s
     return out
 
 
-async def _api_scenario(
-    args: argparse.Namespace, stack: Stack, name: str, script: str, connections: int, **env: str
+async def _scenario(
+    args: argparse.Namespace,
+    target: Target,
+    stack: Stack | None,
+    name: str,
+    script: str,
+    connections: int,
+    **env: str,
 ) -> dict[str, Any]:
-    """One wrk run, with the API's CPU time per request (robust to a busy machine)."""
-    print(f"- api: {name}", file=sys.stderr)
-    sampler = ResourceSampler({"api": stack.pids["api"]})
+    """One wrk run, with the target's CPU time per request (robust to a busy machine); the API
+    is profiled with --profile (the floor never is)."""
+    print(f"- {'api' if stack else 'floor'}: {name}", file=sys.stderr)
+    sampler = ResourceSampler({"target": target.pid})
     sampler.begin()
-    spy = await _profiled(args, stack, "api", name, args.load_seconds - 2)
-    result = await _wrk(stack, script, connections, args.load_seconds, **env)
+    spy = await _profiled(args, stack, "api", name, args.load_seconds - 2) if stack else None
+    result = await _wrk(target, script, connections, args.load_seconds, **env)
     usage = await sampler.end()
     await _summarize_profile(args, spy, "api", name)
-    cpu_us = usage["api"].cpu_s / result.requests * 1e6 if result.requests else 0.0
+    cpu_us = usage["target"].cpu_s / result.requests * 1e6 if result.requests else 0.0
     return {**asdict(result), "api_cpu_us_per_request": round(cpu_us)}
 
 
@@ -166,23 +195,45 @@ async def _sample_ids_and_analyze(database_url: str) -> list[str]:
     return [str(row["id"]) for row in rows]
 
 
+NO_KEY = {"BENCH_IDEMPOTENCY_KEY": "0"}
+
+
+async def _get_one(
+    args: argparse.Namespace, target: Target, stack: Stack | None, database_url: str
+) -> dict[str, Any]:
+    ids_file = RESULTS_DIR / ".payout-ids"
+    ids = await _sample_ids_and_analyze(database_url)
+    ids_file.write_text("".join(f"{i}\n" for i in ids))
+    try:
+        return await _scenario(
+            args, target, stack, "get_one", "get_one", 64, BENCH_IDS_FILE=str(ids_file)
+        )
+    finally:
+        ids_file.unlink()
+
+
+async def measure_floor(args: argparse.Namespace, target: Target, database_url: str) -> dict:
+    print("- floor: warm-up", file=sys.stderr)
+    await _wrk(target, "post", 16, WARMUP_S, **NO_KEY)
+    return {
+        "post_64": await _scenario(args, target, None, "post_64", "post", 64, **NO_KEY),
+        "get_one": await _get_one(args, target, None, database_url),
+    }
+
+
 async def measure_api(args: argparse.Namespace, stack: Stack) -> tuple[dict, dict]:
     sampler = ResourceSampler(stack.pids)
     sampler.begin()
+    target = Target.api(stack)
     print("- api: warm-up", file=sys.stderr)
-    await _wrk(stack, "post", 16, WARMUP_S)
+    await _wrk(target, "post", 16, WARMUP_S, **NO_KEY)
     out = {
-        "post_16": await _api_scenario(args, stack, "post_16", "post", 16),
-        "post_64": await _api_scenario(args, stack, "post_64", "post", 64),
+        "post_16": await _scenario(args, target, stack, "post_16", "post", 16, **NO_KEY),
+        "post_64": await _scenario(args, target, stack, "post_64", "post", 64, **NO_KEY),
+        "post_64_key": await _scenario(args, target, stack, "post_64_key", "post", 64),
     }
-    ids_file = RESULTS_DIR / ".payout-ids"
-    ids = await _sample_ids_and_analyze(stack.infra.database_url)
-    ids_file.write_text("".join(f"{i}\n" for i in ids))
-    out["get_one"] = await _api_scenario(
-        args, stack, "get_one", "get_one", 64, BENCH_IDS_FILE=str(ids_file)
-    )
-    out["list"] = await _api_scenario(args, stack, "list", "list", 64)
-    ids_file.unlink()
+    out["get_one"] = await _get_one(args, target, stack, stack.infra.database_url)
+    out["list"] = await _scenario(args, target, stack, "list", "list", 64)
     usage = await sampler.end()
     return out, {name: asdict(u) for name, u in usage.items()}
 
@@ -232,6 +283,11 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     with bench_infra("api") as infra:
         results["meta"]["free_db_connections"] = asyncio.run(free_connections(infra))
         results["limits"] = asyncio.run(measure_limits(args, infra))
+        # The floor on a database of its own: its outbox rows are never published, and the
+        # API's relay must not find them.
+        with bench_infra("floor") as floor_infra, floor_service(floor_infra, log_dir) as floor:
+            target = Target(floor.url, "", floor.proc.pid if floor.proc else 0)
+            results["floor"] = asyncio.run(measure_floor(args, target, floor_infra.database_url))
         with running_stack(infra, log_dir / "api-phase", processor=False, env={}) as stack:
             results["api"], results["resources"]["api"] = asyncio.run(measure_api(args, stack))
     with (
@@ -241,6 +297,17 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         results["pipeline"], results["resources"]["pipeline"] = asyncio.run(
             measure_pipeline(args, stack)
         )
+    # I/O-bound processing with the services' default settings: the provider takes 1 s.
+    slow_env = {"PROVIDER_DELAY_MS": str(SLOW_PROVIDER_MS)}
+    with (
+        bench_infra("slow") as infra,
+        running_stack(
+            infra, log_dir / "slow-provider-phase", processor=True, env=slow_env
+        ) as stack,
+    ):
+        print(f"- pipeline: drain {args.slow_payouts} with a 1 s provider", file=sys.stderr)
+        slow = asyncio.run(drain(stack, payouts=args.slow_payouts, connections=64, deadline_s=300))
+        results["pipeline"]["drain_slow_provider"] = asdict(slow)
     results["meta"]["load_after"] = _load()
     results["meta"]["duration_s"] = round(time.monotonic() - started, 1)
     results["targets"] = report.targets(results)
