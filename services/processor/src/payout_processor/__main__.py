@@ -8,6 +8,7 @@ import signal
 
 import uvloop
 
+from payout_core import tracing
 from payout_core.logging import configure_logging, get_logger
 from payout_core.settings import Settings, load_or_exit
 from payout_processor.service import bootstrap
@@ -38,7 +39,11 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     settings = load_or_exit()
     configure_logging("processor", settings.log_level, settings.log_format)
-    uvloop.run(run(settings))
+    tracing.configure(tracing.SERVICE_PROCESSOR)
+    try:
+        uvloop.run(run(settings))
+    finally:
+        tracing.shutdown()  # exports the spans still buffered
 
 
 if __name__ == "__main__":
