@@ -13,11 +13,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from payout_core import tracing
 from payout_core.settings import Settings
 from payout_processor.service import bootstrap
 from tests.support.infra import Infra
@@ -25,6 +23,7 @@ from tests.support.load import NORMAL_ACCOUNT, TIMEOUT_ACCOUNT, payout_body
 from tests.support.payout_checks import fetch, wait_all_terminal
 from tests.support.polling import eventually
 from tests.support.provider import provider_in_process
+from tests.support.traces import in_memory_tracing
 
 CLIENT_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN_ID = "00f067aa0ba902b7"
@@ -33,12 +32,8 @@ TRACEPARENT = f"00-{CLIENT_TRACE_ID}-{CLIENT_SPAN_ID}-01"
 
 @pytest.fixture
 def exporter() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = tracing.new_provider("payout-tests")
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    yield exporter
-    tracing.shutdown()
+    with in_memory_tracing() as exporter:
+        yield exporter
 
 
 @pytest.fixture
