@@ -115,3 +115,12 @@ def test_a_message_carries_its_publish_span(exporter: InMemorySpanExporter) -> N
     assert consumed.context.span_id == process.get_span_context().span_id
     assert consumed.parent.span_id == publish.context.span_id
     assert publish.attributes["payout.id"] == "p"
+
+
+def test_a_context_in_bytes_headers_is_read(exporter: InMemorySpanExporter) -> None:
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    context = tracing.context_from({"traceparent": traceparent.encode()})
+    with tracing.span("child", context=context) as child:
+        pass
+    assert format(child.get_span_context().trace_id, "032x") == traceparent.split("-")[1]
+    assert tracing.context_from({"x-request-id": "r"}) is None

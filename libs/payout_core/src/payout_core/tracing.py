@@ -198,7 +198,12 @@ def context_from(headers: Mapping[str, Any] | None) -> Context | None:
     """The trace context carried in headers (an outbox row's, a message's), else None."""
     if not headers or TRACEPARENT not in headers:
         return None
-    return propagate.extract({k: str(headers[k]) for k in CONTEXT_HEADERS if k in headers})
+    return propagate.extract({k: _text(headers[k]) for k in CONTEXT_HEADERS if k in headers})
+
+
+def _text(value: Any) -> str:
+    # AMQP header values may arrive as bytes (a longstr that is not UTF-8 stays bytes).
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 @contextmanager
