@@ -5,6 +5,8 @@
 2. payout-api alone on that database: POST at 16 and 64 connections, GET one, GET list (wrk).
 3. A fresh database and vhost, payout-api + payout-processor with PROVIDER_DELAY_MS=0: drain
    20,000 payouts created as fast as possible, then created->terminal latency at 200/s.
+4. The cost of tracing: a drain of 3,000 payouts with tracing off, on at 100% and on at 10%
+   (bench/tracing_cost.py); `--tracing-only` runs this phase alone.
 
 Prints one table, writes bench/results/bench-<time>.{json,png,txt} (and latest.*). Service
 settings come from the environment as under `make run` (e.g. API_WORKERS=2 make bench).
@@ -26,7 +28,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import limits, profile, report
+from bench import limits, profile, report, tracing_cost
 from bench.load import Wrk
 from bench.pipeline import drain, fixed_rate
 from bench.resources import ResourceSampler
@@ -58,6 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate-seconds", type=float, default=15.0)
     parser.add_argument("--profile", action="store_true", help="py-spy the services")
     parser.add_argument("--label", default="", help="appended to the result file names")
+    parser.add_argument("--tracing-payouts", type=int, default=3000, help="drain per mode")
+    parser.add_argument("--tracing-only", action="store_true", help="only the tracing phase")
     return parser.parse_args(argv)
 
 
@@ -241,6 +245,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         results["pipeline"], results["resources"]["pipeline"] = asyncio.run(
             measure_pipeline(args, stack)
         )
+    results["tracing"] = tracing_cost.measure_tracing(args.tracing_payouts, log_dir)
     results["meta"]["load_after"] = _load()
     results["meta"]["duration_s"] = round(time.monotonic() - started, 1)
     results["targets"] = report.targets(results)
@@ -254,8 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"missing {', '.join(missing)}: run `make bench-deps` first", file=sys.stderr)
         return 2
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    if args.tracing_only:
+        return bench_tracing_only(args)
     results = bench(args)
-    text = report.table(results)
+    text = report.table(results) + "\n\n" + tracing_cost.table(results["tracing"])
     meta = results["meta"]
     header = (
         f"make bench {meta['started_at']}, commit {meta['git_commit']}, {meta['cpus']} CPUs, "
@@ -268,6 +275,25 @@ def main(argv: list[str] | None = None) -> int:
         (RESULTS_DIR / f"{name}.txt").write_text(f"{header}\n\n{text}\n")
         report.plot(results, RESULTS_DIR / f"{name}.png")
     print(f"results: {RESULTS_DIR / f'bench-{stamp}'}.{{json,txt,png}}")
+    return 0
+
+
+def bench_tracing_only(args: argparse.Namespace) -> int:
+    """`make bench BENCH_ARGS=--tracing-only`: phase 4 alone; results in bench-tracing-*."""
+    load_before, started = _load(), time.monotonic()
+    tracing = tracing_cost.measure_tracing(args.tracing_payouts, RESULTS_DIR / "logs")
+    header = (
+        f"make bench --tracing-only {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, commit "
+        f"{_git_commit()}, {os.cpu_count()} CPUs, load {load_before} -> {_load()}, "
+        f"{time.monotonic() - started:.0f} s"
+    )
+    text = f"{header}\n\n{tracing_cost.table(tracing)}\n"
+    print(f"\n{text}")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + args.label
+    report.write_json(
+        {"header": header, "tracing": tracing}, RESULTS_DIR / f"bench-tracing-{stamp}.json"
+    )
+    (RESULTS_DIR / f"bench-tracing-{stamp}.txt").write_text(text)
     return 0
 
 
