@@ -88,3 +88,31 @@ def test_public_base_url(raw, expected):
 def test_public_base_url_must_be_a_plain_base(raw):
     with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
         Settings.from_env({"PUBLIC_BASE_URL": raw})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "grpc://collector:4317"),
+        ("OTEL_TRACES_SAMPLER", "sometimes"),
+        ("OTEL_TRACES_SAMPLER_ARG", "10%"),
+        ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+    ],
+)
+def test_bad_tracing_variables_name_the_variable(name, value):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_tracing_variables_unset_and_set():
+    assert Settings.from_env({}).otel_exporter_otlp_endpoint is None
+    s = Settings.from_env(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.1",
+        }
+    )
+    assert s.otel_exporter_otlp_endpoint == "http://collector:4318"
+    assert (s.otel_traces_sampler, s.otel_traces_sampler_arg) == ("parentbased_traceidratio", 0.1)

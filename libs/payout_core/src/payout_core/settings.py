@@ -14,6 +14,15 @@ from urllib.parse import urlsplit
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("json", "console")
+# The OpenTelemetry SDK's own samplers (OTEL_TRACES_SAMPLER).
+TRACES_SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
 
 
 class ConfigError(Exception):
@@ -176,6 +185,18 @@ class Settings:
     provider_sim_slow_answer_ms: int = _env("PROVIDER_SIM_SLOW_ANSWER_MS", _ints(0, 3_600_000), 0)
     # Test-only control endpoints (/test/...) of the simulated provider; never in production.
     provider_sim_test_controls: bool = _env("PROVIDER_SIM_TEST_CONTROLS", _flag, False)
+    # Tracing (payout_core.tracing): the OpenTelemetry SDK reads these variables itself, and
+    # would only warn about a bad value; checked here so that one stops the service at start.
+    otel_exporter_otlp_endpoint: str | None = _env(
+        "OTEL_EXPORTER_OTLP_ENDPOINT", _urls("http", "https"), None
+    )
+    otel_exporter_otlp_traces_endpoint: str | None = _env(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", _urls("http", "https"), None
+    )
+    otel_traces_sampler: str = _env(
+        "OTEL_TRACES_SAMPLER", _choices(TRACES_SAMPLERS), "parentbased_always_on"
+    )
+    otel_traces_sampler_arg: float | None = _env("OTEL_TRACES_SAMPLER_ARG", _floats(0.0, 1.0), None)
 
     def __post_init__(self) -> None:
         if not self.log_format:
