@@ -81,7 +81,7 @@ test-ha: install ha-deps ## failover scenarios on real clusters under load, one 
 bench-deps: install ## install wrk (Debian) for make bench
 	@scripts/install-wrk.sh >/dev/null
 
-bench: bench-deps ## load the services beside this machine's limits; table + bench/results/ (~4 min)
+bench: bench-deps ## load the services beside this machine's limits, then the cost of tracing; table + bench/results/ (~4 min + ~8)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # --- observability: deploy/observability/ is the source, the Helm chart ships byte-identical copies ---

@@ -9,6 +9,8 @@
 4. A fresh database and vhost, payout-api + payout-processor + the simulated provider answering
    at once: drain 20,000 payouts created as fast as possible, then created->terminal latency
    at 200/s; then again with the provider taking 1 s per transfer, default settings.
+5. The cost of tracing: a drain of 3,000 payouts with tracing off, on at 100% and on at 10%
+   (bench/tracing_cost.py); `--tracing-only` runs this phase alone.
 
 Prints one table, writes bench/results/bench-<time>.{json,png,txt} (and latest.*). Service
 settings come from the environment as under `make run` (e.g. API_WORKERS=2 make bench).
@@ -30,7 +32,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import limits, profile, report
+from bench import limits, profile, report, tracing_cost
 from bench.floor_service import floor_service
 from bench.load import Wrk
 from bench.pipeline import drain, fixed_rate
@@ -67,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the services")
     parser.add_argument("--label", default="", help="appended to the result file names")
+    parser.add_argument("--tracing-payouts", type=int, default=3000, help="drain per mode")
+    parser.add_argument("--tracing-only", action="store_true", help="only the tracing phase")
     return parser.parse_args(argv)
 
 
@@ -308,6 +312,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         print(f"- pipeline: drain {args.slow_payouts} with a 1 s provider", file=sys.stderr)
         slow = asyncio.run(drain(stack, payouts=args.slow_payouts, connections=64, deadline_s=300))
         results["pipeline"]["drain_slow_provider"] = asdict(slow)
+    results["tracing"] = tracing_cost.measure_tracing(args.tracing_payouts, log_dir)
     results["meta"]["load_after"] = _load()
     results["meta"]["duration_s"] = round(time.monotonic() - started, 1)
     results["targets"] = report.targets(results)
@@ -321,8 +326,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"missing {', '.join(missing)}: run `make bench-deps` first", file=sys.stderr)
         return 2
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    if args.tracing_only:
+        return bench_tracing_only(args)
     results = bench(args)
-    text = report.table(results)
+    text = report.table(results) + "\n\n" + tracing_cost.table(results["tracing"])
     meta = results["meta"]
     header = (
         f"make bench {meta['started_at']}, commit {meta['git_commit']}, {meta['cpus']} CPUs, "
@@ -335,6 +342,25 @@ def main(argv: list[str] | None = None) -> int:
         (RESULTS_DIR / f"{name}.txt").write_text(f"{header}\n\n{text}\n")
         report.plot(results, RESULTS_DIR / f"{name}.png")
     print(f"results: {RESULTS_DIR / f'bench-{stamp}'}.{{json,txt,png}}")
+    return 0
+
+
+def bench_tracing_only(args: argparse.Namespace) -> int:
+    """`make bench BENCH_ARGS=--tracing-only`: phase 5 alone; results in bench-tracing-*."""
+    load_before, started = _load(), time.monotonic()
+    tracing = tracing_cost.measure_tracing(args.tracing_payouts, RESULTS_DIR / "logs")
+    header = (
+        f"make bench --tracing-only {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, commit "
+        f"{_git_commit()}, {os.cpu_count()} CPUs, load {load_before} -> {_load()}, "
+        f"{time.monotonic() - started:.0f} s"
+    )
+    text = f"{header}\n\n{tracing_cost.table(tracing)}\n"
+    print(f"\n{text}")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + args.label
+    report.write_json(
+        {"header": header, "tracing": tracing}, RESULTS_DIR / f"bench-tracing-{stamp}.json"
+    )
+    (RESULTS_DIR / f"bench-tracing-{stamp}.txt").write_text(text)
     return 0
 
 

@@ -174,6 +174,10 @@ TUNING_KNOBS = {
 def test_same_environment_variables_as_the_chart(rendered: Any) -> None:
     manifests: Manifests = rendered("ci/secrets-values.yaml")
     chart_names = set(manifests.get("ConfigMap", "payout-service")["data"])
+    # The OTEL_* variables are in the ConfigMap while tracing is on (an endpoint is set).
+    chart_names |= set(
+        rendered("ci/tracing-values.yaml").get("ConfigMap", "payout-service")["data"]
+    )
     deployment = manifests.get("Deployment", "payout-service-api")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     chart_names |= {e["name"] for e in container["env"]} - {"TZ"}  # TZ: that file's extraEnv

@@ -510,6 +510,27 @@ def test_network_policy_peers_and_extra_egress(rendered: Rendered) -> None:
     }
 
 
+def test_tracing_is_off_by_default_and_on_with_an_endpoint(rendered: Rendered) -> None:
+    config = rendered("default").get("ConfigMap", RELEASE)["data"]
+    assert not [name for name in config if name.startswith("OTEL_")]
+    manifests = rendered("ci/tracing-values.yaml")
+    config = manifests.get("ConfigMap", RELEASE)["data"]
+    assert {k: v for k, v in config.items() if k.startswith("OTEL_")} == {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability.svc:4318",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=ci",
+    }
+    for component in (API, PROCESSOR):
+        rules = manifests.get("NetworkPolicy", component)["spec"]["egress"]
+        collector = [r for r in rules if r["ports"] == [{"port": 4318, "protocol": "TCP"}]]
+        assert len(collector) == 1, component
+        assert collector[0]["to"][0]["namespaceSelector"]["matchLabels"] == {
+            "kubernetes.io/metadata.name": "observability"
+        }
+
+
 def test_minimal_values_switch_the_optional_objects_off(rendered: Rendered) -> None:
     manifests = rendered("ci/minimal-values.yaml")
     kinds = {d["kind"] for d in manifests.docs}

@@ -53,6 +53,11 @@ def test_the_provider_defaults_and_its_database_beside_the_payouts():
         ("PROVIDER_TIMEOUT_S", "0"),
         ("PROVIDER_SIM_TEST_CONTROLS", "maybe"),
         ("RECONCILE_MAX_REENQUEUES", "-1"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "grpc://collector:4317"),
+        ("OTEL_TRACES_SAMPLER", "sometimes"),
+        ("OTEL_TRACES_SAMPLER_ARG", "10%"),
+        ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
     ],
 )
 def test_bad_values_name_the_variable(name, value):
@@ -88,3 +93,16 @@ def test_public_base_url(raw, expected):
 def test_public_base_url_must_be_a_plain_base(raw):
     with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
         Settings.from_env({"PUBLIC_BASE_URL": raw})
+
+
+def test_tracing_variables_unset_and_set():
+    assert Settings.from_env({}).otel_exporter_otlp_endpoint is None
+    s = Settings.from_env(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.1",
+        }
+    )
+    assert s.otel_exporter_otlp_endpoint == "http://collector:4318"
+    assert (s.otel_traces_sampler, s.otel_traces_sampler_arg) == ("parentbased_traceidratio", 0.1)

@@ -230,3 +230,16 @@ PROVIDER_URL: config.providerUrl, else the chart's simulated provider; one of th
 {{- fail "config.providerUrl is required when providerSim.enabled is false: the processor needs a payout provider" -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+The TCP port of an OTLP endpoint URL (the context): its explicit port, else the scheme's.
+*/}}
+{{- define "payout-service.otlpPort" -}}
+{{- $url := urlParse . -}}
+{{- $parts := splitList ":" $url.host -}}
+{{- if gt (len $parts) 1 -}}
+{{- last $parts -}}
+{{- else -}}
+{{- ternary 443 80 (eq $url.scheme "https") -}}
+{{- end -}}
+{{- end }}

@@ -2,8 +2,9 @@
 
 Every line, ours or a library's (aiohttp, aio-pika, Alembic log through the stdlib), carries
 timestamp, level, service, logger, event and request_id, plus payout_id where a payout is
-known (bound with structlog.contextvars). Account numbers and API keys keep their last 4
-characters only: by field name anywhere in a line, and by shape inside free text.
+known (bound with structlog.contextvars), and trace_id and span_id while tracing is on.
+Account numbers and API keys keep their last 4 characters only: by field name anywhere in a
+line, and by shape inside free text.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from types import TracebackType
 from typing import Any, TextIO
 
 import structlog
+
+from payout_core.tracing import add_trace_ids
 
 SECRET_KEYS = frozenset(
     {
@@ -79,6 +82,7 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_defaults(service),
+        add_trace_ids,
         # Tracebacks become text before masking, so secrets in exception messages are masked.
         structlog.processors.format_exc_info,
         mask_secrets,

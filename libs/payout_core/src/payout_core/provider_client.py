@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import aiohttp
 
+from payout_core import tracing
 from payout_core.logging import get_logger
 
 log = get_logger(__name__)
@@ -63,7 +64,9 @@ class ProviderClient:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, trace_configs=tracing.http_client_trace_configs()
+            )
         return self._session
 
     async def close(self) -> None:
@@ -82,19 +85,21 @@ class ProviderClient:
             "currency": currency,
             "account": account,
         }
-        answer = await self._call(
-            "POST",
-            "/v1/transfers",
-            json=body,
-            headers={"Idempotency-Key": reference},
-        )
+        with tracing.span("provider transfer", attributes={tracing.ATTR_PAYOUT_ID: reference}):
+            answer = await self._call(
+                "POST",
+                "/v1/transfers",
+                json=body,
+                headers={"Idempotency-Key": reference},
+            )
         if answer is None:
             raise ProviderInDoubt(f"provider found no transfer it just accepted: {reference}")
         return answer
 
     async def lookup(self, reference: str) -> Transfer | None:
         """The transfer with this reference, or None: no money moved for it."""
-        return await self._call("GET", f"/v1/transfers/{reference}")
+        with tracing.span("provider lookup", attributes={tracing.ATTR_PAYOUT_ID: reference}):
+            return await self._call("GET", f"/v1/transfers/{reference}")
 
     async def _call(self, method: str, path: str, **kwargs: object) -> Transfer | None:
         try:

@@ -17,6 +17,15 @@ from payout_core.db.dsn import parse as parse_database_url
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("json", "console")
+# The OpenTelemetry SDK's own samplers (OTEL_TRACES_SAMPLER).
+TRACES_SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
 
 
 class ConfigError(Exception):
@@ -210,6 +219,18 @@ class Settings:
     api_db_timeout_s: float = _env("API_DB_TIMEOUT_S", _floats(0.5, 300.0), 5.0)
     # API requests queued for a pooled connection, per process; more are answered 503 at once.
     api_db_max_waiting: int = _env("API_DB_MAX_WAITING", _ints(1, 100_000), 200)
+    # Tracing (payout_core.tracing): the OpenTelemetry SDK reads these variables itself, and
+    # would only warn about a bad value; checked here so that one stops the service at start.
+    otel_exporter_otlp_endpoint: str | None = _env(
+        "OTEL_EXPORTER_OTLP_ENDPOINT", _urls("http", "https"), None
+    )
+    otel_exporter_otlp_traces_endpoint: str | None = _env(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", _urls("http", "https"), None
+    )
+    otel_traces_sampler: str = _env(
+        "OTEL_TRACES_SAMPLER", _choices(TRACES_SAMPLERS), "parentbased_always_on"
+    )
+    otel_traces_sampler_arg: float | None = _env("OTEL_TRACES_SAMPLER_ARG", _floats(0.0, 1.0), None)
 
     def __post_init__(self) -> None:
         if not self.log_format:

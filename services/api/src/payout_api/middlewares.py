@@ -23,6 +23,7 @@ from payout_core.db.engine import autocommit
 from payout_core.db.errors import is_database_unavailable
 from payout_core.http_observability import observe_requests
 from payout_core.logging import get_logger
+from payout_core.tracing import record_error
 
 log = get_logger(__name__)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")  # fullmatch: `$` admits a final newline
@@ -58,6 +59,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             raise
         return problem_response(request, from_http_exception(exc), rid)
     except Exception as exc:
+        record_error(exc)  # answered here, so the server span would not see it
         if is_database_unavailable(exc):
             first_line = (str(exc) or type(exc).__name__).splitlines()[0]
             log.warning("database_unavailable", error=first_line[:200])

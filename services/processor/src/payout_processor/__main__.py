@@ -8,6 +8,7 @@ import signal
 
 import uvloop
 
+from payout_core import tracing
 from payout_core.cli import parse_service_args
 from payout_core.logging import configure_logging, get_logger
 from payout_core.settings import Settings, load_or_exit
@@ -40,7 +41,11 @@ def main(argv: list[str] | None = None) -> None:
     parse_service_args("payout-processor", __doc__, "payout-processor", argv)
     settings = load_or_exit()
     configure_logging("processor", settings.log_level, settings.log_format)
-    uvloop.run(run(settings))
+    tracing.configure(tracing.SERVICE_PROCESSOR)
+    try:
+        uvloop.run(run(settings))
+    finally:
+        tracing.shutdown()  # exports the spans still buffered
 
 
 if __name__ == "__main__":

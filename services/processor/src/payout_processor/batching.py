@@ -12,6 +12,10 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
+from opentelemetry.trace import Span
+
+from payout_core.tracing import batch_span, caller_span
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -30,16 +34,22 @@ class Batcher(Generic[Item, Result]):
         run: Callable[[Sequence[Item]], Awaitable[Sequence[Result]]],
         key: Callable[[Item], Hashable],
         max_batch: int = MAX_BATCH,
+        name: str = "batch",
     ) -> None:
         self._run = run
         self._key = key
         self._max = max_batch
+        self._name = name  # of the batch's span, linked to each caller's (payout_core.tracing)
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._callers: dict[asyncio.Future[Result], Span | None] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def submit(self, item: Item) -> Result:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
+        caller = caller_span()
+        if caller is not None:
+            self._callers[future] = caller
         if self._task is None:
             self._task = asyncio.create_task(self._run_batches())
         return await future
@@ -63,8 +73,10 @@ class Batcher(Generic[Item, Result]):
                 batch = self._next_batch()
                 if not batch:
                     continue
+                callers = [self._callers.pop(future, None) for _, future in batch]
                 try:
-                    results = await self._run([item for item, _ in batch])
+                    with batch_span(self._name, callers):
+                        results = await self._run([item for item, _ in batch])
                 except asyncio.CancelledError:
                     for _, future in batch + self._waiting:
                         future.cancel()
@@ -80,3 +92,4 @@ class Batcher(Generic[Item, Result]):
                         future.set_result(result)
         finally:
             self._task = None
+            self._callers.clear()

@@ -34,6 +34,7 @@ from payout_core.messaging.contracts import (
 )
 from payout_core.metrics import ProcessorMetrics
 from payout_core.provider_client import ProviderInDoubt
+from payout_core.tracing import annotate_payout, end_all, process_span, record_error, start_publish
 from payout_processor.processing import UNKNOWN, PayoutProcessor
 
 log = get_logger(__name__)
@@ -95,7 +96,11 @@ class PayoutConsumer:
         self._metrics.inflight.inc()
         try:
             async with self._slots:
-                await self._handle(message)
+                queue = self._queue.name if self._queue is not None else ""
+                with process_span(
+                    queue, message.routing_key or "", message.message_id, message.headers
+                ):
+                    await self._handle(message)
         finally:
             self._inflight -= 1
             self._metrics.inflight.dec()
@@ -110,11 +115,13 @@ class PayoutConsumer:
         try:
             event = PayoutCreated.from_body(message.body)
         except MalformedMessage as exc:
+            record_error(exc)
             log.error("message_malformed", error=str(exc), message_id=message.message_id)
             self._metrics.messages.labels(outcome="malformed").inc()
             await message.reject(requeue=False)  # dead-lettered to payouts.dead
             return
         structlog.contextvars.bind_contextvars(payout_id=str(event.payout_id))
+        annotate_payout(event.payout_id)
         attempt = _attempt(headers)
         log.debug(
             "message_received",
@@ -131,6 +138,7 @@ class PayoutConsumer:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            record_error(exc)
             if isinstance(exc, ProviderInDoubt) or is_database_unavailable(exc):
                 await self._defer(message, event, attempt, request_id, exc)
             else:
@@ -242,26 +250,34 @@ class PayoutConsumer:
     ) -> bool:
         """Send the message through the delay queue as `attempt`, then ack this delivery; if
         that cannot be published, hand the message back to the queue. True when delayed."""
+        message_id = message.message_id or str(event.payout_id)
+        # Published from this message's process span: the next attempt stays in the trace.
+        span, trace_headers = start_publish(
+            "", retry_queue_name(delay_ms), message_id, payout_id=event.payout_id
+        )
         try:
             await self._broker.publish_batch(
                 [
                     OutgoingMessage(
                         routing_key=retry_queue_name(delay_ms),
                         body=message.body,
-                        message_id=message.message_id or str(event.payout_id),
+                        message_id=message_id,
                         headers={
                             HEADER_REQUEST_ID: request_id or "",
                             HEADER_ATTEMPT: str(attempt),
                             HEADER_DEFERRALS: str(deferrals),
+                            **trace_headers,
                         },
                         exchange="",
                     )
                 ]
             )
         except Exception as exc:
+            end_all([span], exc)
             log.warning("retry_publish_failed", error=str(exc)[:300])
             await message.nack(requeue=True)
             return False
+        end_all([span])
         await message.ack()
         return True
 

@@ -131,8 +131,12 @@ def _payout_id(call: _Start | _Finish) -> uuid.UUID:
 class ProcessingStatements:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._starts: Batcher[_Start, Target | None] = Batcher(self._start_all, _payout_id)
-        self._finishes: Batcher[_Finish, datetime | None] = Batcher(self._finish_all, _payout_id)
+        self._starts: Batcher[_Start, Target | None] = Batcher(
+            self._start_all, _payout_id, name="start processing"
+        )
+        self._finishes: Batcher[_Finish, datetime | None] = Batcher(
+            self._finish_all, _payout_id, name="finish processing"
+        )
 
     async def start(self, payout_id: uuid.UUID, request_id: str | None) -> Target | None:
         """pending -> processing if it still is; None for an unknown payout."""

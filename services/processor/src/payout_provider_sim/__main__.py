@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from payout_core import tracing
 from payout_core.logging import configure_logging, get_logger
 from payout_core.settings import load_or_exit
 from payout_provider_sim.app import create_app
@@ -16,14 +17,19 @@ def main() -> None:
     log.info(
         "provider_sim_starting", host=settings.provider_sim_host, port=settings.provider_sim_port
     )
-    web.run_app(
-        create_app(settings),
-        host=settings.provider_sim_host,
-        port=settings.provider_sim_port,
-        print=None,
-        access_log=None,
-        shutdown_timeout=5,
-    )
+    # Traced like a real provider that honours traceparent: its spans join the payout's trace.
+    tracing.configure(tracing.SERVICE_PROVIDER_SIM)
+    try:
+        web.run_app(
+            create_app(settings),
+            host=settings.provider_sim_host,
+            port=settings.provider_sim_port,
+            print=None,
+            access_log=None,
+            shutdown_timeout=5,
+        )
+    finally:
+        tracing.shutdown()
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from payout_core.db.tables import outbox
 from payout_core.logging import get_logger
 from payout_core.messaging.broker import Broker, OutgoingMessage
-from payout_core.messaging.contracts import HEADER_REQUEST_ID
+from payout_core.messaging.contracts import EXCHANGE, HEADER_REQUEST_ID
 from payout_core.metrics import ApiMetrics
+from payout_core.tracing import batch_span, context_from, end_all, start_publish
 
 log = get_logger(__name__)
 STATS_EVERY_S = 1.0
@@ -117,22 +118,41 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            await self._broker.publish_batch(
-                [
-                    OutgoingMessage(
-                        routing_key=row.routing_key,
-                        body=orjson.dumps(row.payload),
-                        message_id=str(row.payload.get("payout_id", row.id)),
-                        headers={HEADER_REQUEST_ID: str(row.headers.get(HEADER_REQUEST_ID, ""))},
+            # Each message is published in the trace of the request that created its payout
+            # (stored with the row); the batch is a span of its own, linked to those traces.
+            request_contexts = [context_from(row.headers) for row in rows]
+            with batch_span("outbox publish", request_contexts):
+                messages, spans = [], []
+                for row, request_context in zip(rows, request_contexts, strict=True):
+                    message_id = str(row.payload.get("payout_id", row.id))
+                    span, trace_headers = start_publish(
+                        EXCHANGE,
+                        row.routing_key,
+                        message_id,
+                        parent=request_context,
+                        payout_id=row.payload.get("payout_id"),
                     )
-                    for row in rows
-                ]
-            )
-            await conn.execute(
-                outbox.update()
-                .where(outbox.c.id.in_([row.id for row in rows]))
-                .values(published_at=sa.func.now())
-            )
+                    spans.append(span)
+                    request_id = str(row.headers.get(HEADER_REQUEST_ID, ""))
+                    messages.append(
+                        OutgoingMessage(
+                            routing_key=row.routing_key,
+                            body=orjson.dumps(row.payload),
+                            message_id=message_id,
+                            headers={HEADER_REQUEST_ID: request_id, **trace_headers},
+                        )
+                    )
+                try:
+                    await self._broker.publish_batch(messages)
+                except BaseException as exc:
+                    end_all(spans, exc)
+                    raise
+                end_all(spans)
+                await conn.execute(
+                    outbox.update()
+                    .where(outbox.c.id.in_([row.id for row in rows]))
+                    .values(published_at=sa.func.now())
+                )
         self._metrics.published.inc(len(rows))
         log.debug("outbox_published", count=len(rows))
         return len(rows)

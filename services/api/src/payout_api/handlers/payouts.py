@@ -17,6 +17,7 @@ from payout_api.representation import dumps, payout_json
 from payout_api.service import payouts as service
 from payout_api.service.pagination import BadCursor, Cursor
 from payout_core.schemas import ListQuerySchema, PayoutCreateSchema, PayoutUpdateSchema
+from payout_core.tracing import annotate_payout
 
 _IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")  # fullmatch: `$` admits a final newline
 _create_schema = PayoutCreateSchema()
@@ -37,6 +38,7 @@ def _payout_id(request: web.Request) -> uuid.UUID:
     except ValueError:
         raise Problem(404, "not-found", f"No payout {raw[:64]!r}.") from None
     structlog.contextvars.bind_contextvars(payout_id=str(payout_id))
+    annotate_payout(payout_id)
     return payout_id
 
 
@@ -72,6 +74,7 @@ async def create_payout(request: web.Request) -> web.Response:
         clock=request.app[CLOCK],
     )
     structlog.contextvars.bind_contextvars(payout_id=str(created.payout_id))
+    annotate_payout(created.payout_id)
     if not created.replayed:
         request.app[RELAY].notify()
     headers = {"Location": _location(request, created.payout_id)}

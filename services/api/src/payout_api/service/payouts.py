@@ -27,6 +27,7 @@ from payout_core.domain.status import IllegalTransition, PayoutStatus, check_cli
 from payout_core.messaging.contracts import HEADER_REQUEST_ID, ROUTING_KEY_CREATED, PayoutCreated
 from payout_core.metrics import ApiMetrics
 from payout_core.schemas import check_amount_for_currency, flatten_errors
+from payout_core.tracing import context_headers
 
 # How long a request waits for a concurrent one holding the same Idempotency-Key.
 IDEMPOTENCY_LOCK_TIMEOUT = "5s"
@@ -131,7 +132,8 @@ async def create_payout(
                 values,
                 routing_key=ROUTING_KEY_CREATED,
                 payload=PayoutCreated(payout_id=payout_id, created_at=clock()).to_payload(),
-                headers={HEADER_REQUEST_ID: request_id},
+                # The request's trace context too: the relay publishes the message in it.
+                headers={HEADER_REQUEST_ID: request_id, **context_headers()},
                 claim=claim,
             )
     except DBAPIError as exc:
