@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from payout_core.messaging.contracts import RETRY_QUEUE_PREFIX
 from payout_core.settings import Settings
 from payout_processor.service import bootstrap
 from tests.support.infra import Infra
@@ -159,7 +160,7 @@ async def test_one_trace_from_the_request_to_the_providers_answer(api, auth, set
             )
             assert parent.name == "publish amq.default"
             assert parent.attributes["messaging.rabbitmq.destination.routing_key"].startswith(
-                "payouts.retry."
+                RETRY_QUEUE_PREFIX
             )
     assert processes[-1].status.status_code is not StatusCode.ERROR
 
