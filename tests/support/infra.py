@@ -105,6 +105,9 @@ class Infra:
             # tests of the limit itself set their own.
             "RATE_LIMIT_PER_S": "100000",
             "RATE_LIMIT_BURST": "100000",
+            # Receivers in the tests listen on http://127.0.0.1 (tests of the refusal set false).
+            "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+            "WEBHOOK_RETRY_SCHEDULE_S": "1,1,1",
         }
         if self.provider_url is not None:
             env["PROVIDER_URL"] = self.provider_url

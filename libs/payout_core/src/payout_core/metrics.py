@@ -132,6 +132,30 @@ class ProcessorMetrics(ServiceMetrics):
         self.queue_consumers = Gauge(
             "payout_queue_consumers", "Consumers attached to a queue.", ["queue"], registry=r
         )
+        # Webhooks (docs/webhooks.md): attempts by outcome (succeeded, failed, given_up), their
+        # duration, orders queued or waiting for a retry.
+        self.webhook_deliveries = Counter(
+            "payout_webhook_deliveries_total",
+            "Webhook delivery attempts by outcome.",
+            ["outcome"],
+            registry=r,
+        )
+        self.webhook_duration = Histogram(
+            "payout_webhook_delivery_duration_seconds",
+            "Time of one webhook delivery attempt.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.webhook_pending = Gauge(
+            "payout_webhook_pending",
+            "Webhook deliveries queued or waiting for a retry.",
+            registry=r,
+        )
+        self.webhook_failing_endpoint_age = Gauge(
+            "payout_webhook_failing_endpoint_seconds",
+            "How long the longest-failing enabled webhook endpoint has failed every attempt.",
+            registry=r,
+        )
         self.deferrals = Counter(
             "payout_deferrals_total",
             "Messages put off by an outage (database away, provider answer in doubt); "

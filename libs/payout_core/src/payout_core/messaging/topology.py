@@ -17,6 +17,7 @@ from payout_core.messaging.contracts import (
     retry_delays_ms,
     retry_queue_name,
 )
+from payout_core.webhooks.queues import declare_webhook_queue
 
 
 @dataclass
@@ -61,4 +62,5 @@ async def declare_topology(
                 "x-dead-letter-routing-key": QUEUE_PROCESS,
             },
         )
+    await declare_webhook_queue(channel, exchange)
     return Topology(exchange=exchange, process_queue=process, dead_queue=dead)
