@@ -28,6 +28,8 @@ def stack_env(fresh_infra: Infra) -> dict[str, str]:
         API_BOOTSTRAP_KEY=BOOTSTRAP_KEY,
         WEBHOOK_TIMEOUT_S="1",
         WEBHOOK_SECRET_OVERLAP_S="3",
+        # Ten retries a second apart: a backlog outlives a few failed attempts.
+        WEBHOOK_RETRY_SCHEDULE_S=",".join(["1"] * 10),
     )
 
 
@@ -140,6 +142,32 @@ async def test_the_processor_killed_mid_delivery_delivers_after_its_restart(
     stack.started.append(stack.processor.start())
     await eventually(lambda: _async(len(receiver.received) >= 2), timeout=30, what="redelivery")
     assert receiver.received[0].webhook_id == receiver.received[1].webhook_id
+
+
+async def test_an_endpoint_failing_longer_than_the_limit_is_disabled_visibly(stack, session):
+    assert stack.processor.stop() == 0
+    stack.new_processor("disabling", WEBHOOK_DISABLE_AFTER_S="1").start()
+    failing = await Receiver(statuses=[500] * 100).start()
+    try:
+        endpoint = await add_endpoint(session, stack, failing.url, ["payout.created"])
+        await create(session, stack, payout(PROCESSED))
+        url = f"{stack.api.url}/api/webhook-endpoints/{endpoint['id']}/"
+
+        async def disabled():
+            async with session.get(url, headers=stack.auth) as resp:
+                shown = await resp.json()
+            return shown if shown["status"] == "disabled" else None
+
+        shown = await eventually(disabled, timeout=20, what="the endpoint disabled")
+        assert shown["disabled_reason"] == "failing" and shown["failing_since"] is not None
+        attempts = len(failing.received)
+        assert attempts >= 2  # failed for a second or more before it was disabled
+        # Enabled again by the client: a fresh start.
+        async with session.patch(url, json={"status": "enabled"}, headers=stack.auth) as resp:
+            again = await resp.json()
+        assert (again["status"], again["failing_since"]) == ("enabled", None)
+    finally:
+        await failing.stop()
 
 
 async def test_a_backlog_drains_when_the_receiver_returns(stack, session):

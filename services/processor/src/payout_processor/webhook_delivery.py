@@ -135,7 +135,8 @@ class WebhookDeliverer:
         self._inflight += 1
         self._idle.clear()
         try:
-            await self._handle(message)
+            async with self._slots:
+                await self._handle(message)
         finally:
             self._inflight -= 1
             if self._inflight == 0:
