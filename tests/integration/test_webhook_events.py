@@ -3,6 +3,8 @@ event's data.object is the payout exactly as GET returned it then."""
 
 from __future__ import annotations
 
+import uuid
+
 import orjson
 import sqlalchemy as sa
 
@@ -88,3 +90,45 @@ def test_event_ids_round_trip_and_strangers_are_refused():
     assert parse_event_id(public_event_id(key)) == key
     for text in ("evt_", "evt_zz", key.hex, "evt_" + key.hex + "0", "pay_" + key.hex):
         assert parse_event_id(text) is None
+
+
+async def test_events_and_attempts_past_the_retention_are_pruned_in_batches(api, auth, engine):
+    from payout_core.housekeeping import Retention, housekeep_once
+
+    ids = [
+        (await (await api.post("/api/payouts/", json=PAYOUT, headers=auth)).json())["id"]
+        for _ in range(5)
+    ]
+    async with engine.begin() as conn:
+        # Four of the five events are 31 days old (the default retention is 30).
+        await conn.execute(
+            sa.text(
+                "UPDATE webhook_events SET created_at = now() - interval '31 days' "
+                "WHERE payout_id = ANY(:ids)"
+            ),
+            {"ids": [uuid.UUID(i) for i in ids[:4]]},
+        )
+        kept_before = await conn.scalar(
+            sa.select(sa.func.count()).where(
+                webhook_events.c.created_at > sa.func.now() - sa.text("interval '1 day'")
+            )
+        )
+    deleted = await housekeep_once(
+        engine, None, Retention(outbox_published_s=3600, dead_letters_s=0, batch=3)
+    )
+    assert deleted is not None and deleted["webhook_events"] == 4  # two statements: 3 + 1
+    async with engine.connect() as conn:
+        left = set(
+            await conn.scalars(
+                sa.select(webhook_events.c.payout_id).where(
+                    webhook_events.c.payout_id == sa.any_(sa.literal([uuid.UUID(i) for i in ids]))
+                )
+            )
+        )
+        kept_after = await conn.scalar(
+            sa.select(sa.func.count()).where(
+                webhook_events.c.created_at > sa.func.now() - sa.text("interval '1 day'")
+            )
+        )
+    assert left == {uuid.UUID(ids[4])}
+    assert kept_after == kept_before

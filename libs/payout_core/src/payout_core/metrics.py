@@ -36,7 +36,13 @@ MESSAGE_OUTCOMES = (
 )
 DEFERRAL_REASONS = ("in_doubt", "unreachable", "database_unavailable")
 RECONCILE_ACTIONS = ("reenqueued", "resolved", "flagged")
-HOUSEKEEPING_TABLES = ("outbox", "idempotency_keys", "dead_letters")
+HOUSEKEEPING_TABLES = (
+    "outbox",
+    "idempotency_keys",
+    "dead_letters",
+    "webhook_events",
+    "webhook_attempts",
+)
 WATCHED_QUEUES = (QUEUE_PROCESS, QUEUE_DEAD)
 
 

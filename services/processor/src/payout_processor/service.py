@@ -116,6 +116,7 @@ class ProcessorService:
             outbox_published_s=settings.outbox_keep_published_s,
             dead_letters_s=settings.dead_letter_keep_s,
             batch=settings.housekeeping_batch,
+            webhook_events_s=settings.webhook_event_retention_s,
         )
         while True:
             await asyncio.sleep(settings.housekeeping_interval_s)
