@@ -93,6 +93,7 @@ MESSAGE_OUTCOMES = (
     "dead_lettered",
     "malformed",
 )
+WEBHOOK_OUTCOMES = ("succeeded", "failed", "given_up")
 QUEUES = ("payouts.process", "payouts.dead")
 
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")

@@ -34,6 +34,7 @@ MESSAGE_OUTCOMES = (
     "deferred",
     "flagged",
 )
+WEBHOOK_OUTCOMES = ("succeeded", "failed", "given_up")
 DEFERRAL_REASONS = ("in_doubt", "unreachable", "database_unavailable")
 RECONCILE_ACTIONS = ("reenqueued", "resolved", "flagged")
 HOUSEKEEPING_TABLES = (
@@ -199,6 +200,8 @@ class ProcessorMetrics(ServiceMetrics):
         # first event.
         for outcome in MESSAGE_OUTCOMES:
             self.messages.labels(outcome=outcome)
+        for outcome in WEBHOOK_OUTCOMES:
+            self.webhook_deliveries.labels(outcome=outcome)
         for reason in DEFERRAL_REASONS:
             self.deferrals.labels(reason=reason)
         for action in RECONCILE_ACTIONS:
