@@ -78,7 +78,8 @@ class WebhookDeliverer:
         self._idle = asyncio.Event()
         self._idle.set()
 
-    async def start(self) -> None:
+    def open_session(self) -> None:
+        """The HTTP client: its resolver refuses non-public addresses unless allowed."""
         allow_private = self._settings.webhook_allow_private_urls
         connector = aiohttp.TCPConnector(
             limit=self._settings.webhook_concurrency,
@@ -89,6 +90,9 @@ class WebhookDeliverer:
             timeout=aiohttp.ClientTimeout(total=self._settings.webhook_timeout_s),
             auto_decompress=False,
         )
+
+    async def start(self) -> None:
+        self.open_session()
         await self._broker.wait_ready()
         channel = await self._broker.connection.channel(publisher_confirms=False)
         await channel.set_qos(prefetch_count=self._settings.webhook_concurrency * 2)
@@ -225,7 +229,7 @@ class WebhookDeliverer:
         secrets = [self._secrets.open(endpoint["secret"])]
         if endpoint["previous_signs"] and endpoint["previous_secret"]:
             secrets.append(self._secrets.open(endpoint["previous_secret"]))
-        result = await self._post(
+        result = await self.post(
             endpoint["url"], public_event_id(event_id), event_body(event), secrets
         )
         self._metrics.webhook_deliveries.labels(
@@ -251,7 +255,7 @@ class WebhookDeliverer:
         else:
             self._metrics.webhook_deliveries.labels(outcome="given_up").inc()
 
-    async def _post(self, url: str, msg_id: str, body: bytes, secrets: list[str]) -> Attempt:
+    async def post(self, url: str, msg_id: str, body: bytes, secrets: list[str]) -> Attempt:
         assert self._session is not None
         started = time.perf_counter()
         status: int | None = None

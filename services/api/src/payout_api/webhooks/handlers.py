@@ -9,10 +9,9 @@ from marshmallow import Schema
 
 from payout_api import context
 from payout_api.handlers.body import read_json, validate_body, validate_query
-from payout_api.handlers.payouts import _json, _link
+from payout_api.handlers.payouts import _json, _link, decode_cursor
 from payout_api.keys import ENGINE, RELAY, SETTINGS, WEBHOOK_SECRETS
-from payout_api.problems import Problem
-from payout_api.service.pagination import BadCursor, Cursor
+from payout_api.service.pagination import Cursor
 from payout_api.webhooks import service
 from payout_api.webhooks.representation import attempt_json, endpoint_json
 from payout_api.webhooks.schemas import (
@@ -35,15 +34,7 @@ ATTEMPTS_SHOWN = 100
 def _paged_query(
     schema: Schema, request: web.Request, multi: tuple[str, ...] = ()
 ) -> dict[str, Any]:
-    query = validate_query(schema, request, multi=multi)
-    if "cursor" in query:
-        try:
-            query["cursor"] = Cursor.decode(query["cursor"])
-        except BadCursor as exc:
-            raise Problem(
-                400, "invalid-parameter", f"cursor: {exc}", errors={"cursor": [str(exc)]}
-            ) from None
-    return query
+    return decode_cursor(validate_query(schema, request, multi=multi))
 
 
 def _page(
