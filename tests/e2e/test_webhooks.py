@@ -3,6 +3,7 @@ receiver, signatures checked by the `standardwebhooks` library."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -10,6 +11,8 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from payout_core.clients import create_client
+from payout_core.db.engine import create_engine
 from tests.e2e.conftest import BOOTSTRAP_KEY, Stack
 from tests.e2e.test_pipeline import create, payout, wait_terminal
 from tests.support.infra import Infra
@@ -83,7 +86,12 @@ async def test_a_processed_payout_sends_three_signed_events(stack, receiver, ses
     assert all(r.webhook_id == r.event["id"] for r in got)
     with pytest.raises(WebhookVerificationError):
         verified(got[0], "whsec_" + "A" * 43 + "=")
-    succeeded = await eventually(lambda: _delivered(stack, 3), what="the deliveries metric")
+    succeeded = await eventually(
+        lambda: _metric_at_least(
+            stack, "payout_webhook_deliveries_total", {"outcome": "succeeded"}, 3
+        ),
+        what="the deliveries metric",
+    )
     assert succeeded >= 3
 
 
@@ -106,22 +114,33 @@ async def test_a_receiver_failing_twice_gets_the_same_webhook_id_a_third_time(
     assert attempts[1]["error"] == "HTTP 500"
 
 
-async def test_a_filtered_endpoint_receives_only_its_types(stack, receiver, session):
+async def test_a_filtered_endpoint_receives_only_its_types_and_no_other_clients(
+    stack, receiver, session
+):
     everything = await Receiver().start()
+    stranger = await Receiver().start()
+    engine = create_engine(stack.infra.database_url, pool_size=1)
     try:
+        async with engine.begin() as conn:
+            other_key = await create_client(conn, "another-client")
+        other = dataclasses.replace(stack, key=other_key)
+        await add_endpoint(session, other, stranger.url, ["*"])
         await add_endpoint(session, stack, receiver.url, ["payout.failed"])
         await add_endpoint(session, stack, everything.url, ["*"])
         for account in (PROCESSED, FAILED):
             await wait_terminal(
                 session, stack, (await create(session, stack, payout(account)))["id"]
             )
-        # Each event's fan-out orders both endpoints at once: once the catch-all has all six,
-        # the filtered one's orders exist too; wait for its delivery to land.
+        # Each event's fan-out orders every matching endpoint at once: once the catch-all has
+        # all six, the other endpoints' orders exist too; wait for the filtered one's delivery.
         await eventually(lambda: _async(len(everything.received) >= 6), timeout=20, what="6")
         await eventually(lambda: _async(receiver.received), what="the failed event")
         assert [r.event["type"] for r in receiver.received] == ["payout.failed"]
+        assert stranger.received == []  # another client's endpoint gets none of these
     finally:
+        await engine.dispose()
         await everything.stop()
+        await stranger.stop()
 
 
 async def test_the_processor_killed_mid_delivery_delivers_after_its_restart(
@@ -178,6 +197,12 @@ async def test_a_backlog_drains_when_the_receiver_returns(stack, session):
         lambda: _attempts(session, stack, endpoint["id"], 5), timeout=20, what="failed attempts"
     )
     assert not any(a["succeeded"] for a in await deliveries(session, stack, endpoint["id"]))
+    pending = await eventually(
+        lambda: _metric_at_least(stack, "payout_webhook_pending", {}, 1),
+        timeout=15,
+        what="the backlog in payout_webhook_pending",
+    )
+    assert pending <= 5
     await down.start()
     try:
         await eventually(
@@ -286,8 +311,8 @@ async def _attempts(session, stack, endpoint_id: str, at_least: int) -> list[dic
     return attempts if len(attempts) >= at_least else None
 
 
-async def _delivered(stack: Stack, at_least: float) -> float | None:
-    value = await metric_value(
-        stack.processor.url, "payout_webhook_deliveries_total", {"outcome": "succeeded"}
-    )
+async def _metric_at_least(
+    stack: Stack, name: str, labels: dict[str, str], at_least: float
+) -> float | None:
+    value = await metric_value(stack.processor.url, name, labels)
     return value if value >= at_least else None
