@@ -70,6 +70,7 @@ def test_webhook_settings_defaults_and_parsing():
         ("WEBHOOK_SECRET_KEY", "not-a-key"),
         ("WEBHOOK_SECRET_KEY", f"{FERNET_KEY},short"),
         ("WEBHOOK_ALLOW_PRIVATE_URLS", "yes please"),
+        ("WEBHOOK_EVENT_RETENTION_S", "86400"),  # events are kept 30 days at least
     ],
 )
 def test_bad_webhook_settings_name_the_variable(name, raw):

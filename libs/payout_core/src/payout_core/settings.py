@@ -227,9 +227,10 @@ class Settings:
     webhook_secret_overlap_s: float = _env(
         "WEBHOOK_SECRET_OVERLAP_S", _floats(0.0, 7 * 86_400.0), 86_400.0
     )
-    # Events (and delivery attempts) are kept this long, then pruned by housekeeping (30 days).
+    # Events (and delivery attempts) are kept this long, at least 30 days, then pruned by
+    # housekeeping.
     webhook_event_retention_s: float = _env(
-        "WEBHOOK_EVENT_RETENTION_S", _floats(1.0, 3650 * 86_400.0), 2_592_000.0
+        "WEBHOOK_EVENT_RETENTION_S", _floats(2_592_000.0, 3650 * 86_400.0), 2_592_000.0
     )
 
     def __post_init__(self) -> None:
