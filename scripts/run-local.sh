@@ -13,6 +13,8 @@ if [[ -z "${API_BOOTSTRAP_KEY:-}" ]]; then
   export API_BOOTSTRAP_KEY
 fi
 export LOG_FORMAT=${LOG_FORMAT:-console}
+# Webhook receivers on this machine (http://127.0.0.1:...) are allowed in development.
+export WEBHOOK_ALLOW_PRIVATE_URLS=${WEBHOOK_ALLOW_PRIVATE_URLS:-true}
 
 "$BIN/payout-admin" migrate
 

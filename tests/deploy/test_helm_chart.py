@@ -308,11 +308,12 @@ def test_secret_values_and_least_privilege(rendered: Rendered) -> None:
         "DATABASE_URL": "postgresql://payouts:s3cret@postgresql.db.svc:5432/payouts",
         "AMQP_URL": "amqp://payouts:s3cret@rabbitmq.mq.svc:5672/payouts",
         "API_BOOTSTRAP_KEY": "ci-bootstrap-key-0123456789",
+        "WEBHOOK_SECRET_KEY": "Vh0Q1y6f2zjvH1k2b3u4n5m6p7q8r9s0t1u2v3w4x5Y=",
     }
     api = env_by_name(workload_container(manifests, "api"))
     processor = env_by_name(workload_container(manifests, "processor"))
     for env in (api, processor):
-        for name in ("DATABASE_URL", "AMQP_URL"):
+        for name in ("DATABASE_URL", "AMQP_URL", "WEBHOOK_SECRET_KEY"):
             ref = env[name]["valueFrom"]["secretKeyRef"]
             assert ref == {"name": RELEASE, "key": name}, "required: no `optional`"
     assert api["API_BOOTSTRAP_KEY"]["valueFrom"]["secretKeyRef"]["optional"] is True

@@ -43,6 +43,10 @@ def images() -> ImageBuild:
         tool_missing(f"podman cannot build or run containers here: {exc}")
 
 
+# The chart requires one (Fernet: url-safe base64 of 32 bytes).
+WEBHOOK_SECRET_KEY = "Vh0Q1y6f2zjvH1k2b3u4n5m6p7q8r9s0t1u2v3w4x5Y="
+
+
 @pytest.fixture(scope="module")
 def infra() -> Iterator[Infra]:
     """A vhost, and the name of a database that does not exist yet: the migration makes it."""
@@ -67,6 +71,7 @@ def chart_for(infra: Infra, **values: str | int) -> dict[str, ChartContainer]:
                 "secrets.amqpUrl": infra.amqp_url,
                 "secrets.apiBootstrapKey": BOOTSTRAP_KEY,
                 "secrets.providerSimDatabaseUrl": infra.provider_database_url,
+                "secrets.webhookSecretKey": WEBHOOK_SECRET_KEY,
                 "api.port": free_port(),
                 "processor.port": free_port(),
                 "providerSim.port": provider_port,

@@ -60,6 +60,10 @@ KNOWN_METRICS: dict[str, Metric] = {
         Metric("payout_unfinished", "gauge", ("state",), PROC),
         Metric("payout_housekeeping_deleted_total", "counter", ("table",), PROC),
         Metric("payout_housekeeping_runs_total", "counter", ("result",), PROC),
+        Metric("payout_webhook_deliveries_total", "counter", ("outcome",), PROC),
+        Metric("payout_webhook_delivery_duration_seconds", "histogram", (), PROC),
+        Metric("payout_webhook_pending", "gauge", (), PROC),
+        Metric("payout_webhook_failing_endpoint_seconds", "gauge", (), PROC),
         # prometheus-client's default process, platform and gc collectors
         Metric("process_resident_memory_bytes", "gauge", (), BOTH),
         Metric("process_virtual_memory_bytes", "gauge", (), BOTH),
@@ -89,6 +93,7 @@ MESSAGE_OUTCOMES = (
     "dead_lettered",
     "malformed",
 )
+WEBHOOK_OUTCOMES = ("succeeded", "failed", "given_up")
 QUEUES = ("payouts.process", "payouts.dead")
 
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")

@@ -25,6 +25,7 @@ from .known_metrics import (
     REPO_ROOT,
     RULES_FILE,
     RULES_TEST_FILE,
+    WEBHOOK_OUTCOMES,
     alert_rules,
     base_metric,
     dashboard_expressions,
@@ -216,7 +217,7 @@ def test_metrics_used_is_the_union_and_all_known() -> None:
 
 
 LABEL_VALUES = {
-    "outcome": set(MESSAGE_OUTCOMES),
+    "outcome": set(MESSAGE_OUTCOMES) | set(WEBHOOK_OUTCOMES),
     "queue": set(QUEUES),
     "to": set(STATUSES),
     "from": set(STATUSES),

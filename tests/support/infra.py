@@ -108,6 +108,9 @@ class Infra:
             # The 5 s default turns a slow 201 into a 503 on a machine other work saturates;
             # the tests of that deadline set their own.
             "API_DB_TIMEOUT_S": "30",
+            # Receivers in the tests listen on http://127.0.0.1 (tests of the refusal set false).
+            "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+            "WEBHOOK_RETRY_SCHEDULE_S": "1,1,1",
         }
         if self.provider_url is not None:
             env["PROVIDER_URL"] = self.provider_url

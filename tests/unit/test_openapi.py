@@ -15,6 +15,7 @@ from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
 from payout_api.docs_assets import ASSETS, REDOC_DIR
+from payout_api.middlewares import PROTECTED_PREFIX
 from payout_api.openapi import build_document, document_json, document_yaml
 from payout_api.openapi_problems import PROBLEMS, example_name
 from payout_api.problems import PROBLEM_BASE, TITLES
@@ -85,7 +86,7 @@ def test_payout_operations_need_the_bearer_key_and_others_none(document):
     scheme = document["components"]["securitySchemes"]["bearerAuth"]
     assert scheme == {**scheme, "type": "http", "scheme": "bearer"}
     for path, method, operation in operations(document):
-        needs_key = path.startswith("/api/payouts")
+        needs_key = path.startswith(PROTECTED_PREFIX)  # what the auth middleware guards
         assert operation["security"] == ([{"bearerAuth": []}] if needs_key else []), path
         if needs_key:
             assert "401" in operation["responses"], f"{method} {path}"

@@ -270,6 +270,7 @@ async def _housekeeping(settings: Settings) -> int:
         outbox_published_s=settings.outbox_keep_published_s,
         dead_letters_s=settings.dead_letter_keep_s,
         batch=settings.housekeeping_batch,
+        webhook_events_s=settings.webhook_event_retention_s,
     )
     async with _engine_and_broker(settings) as (engine, broker):
         deleted = await housekeep_once(engine, broker.topology.dead_queue, retention)

@@ -1,7 +1,8 @@
 """Pruning what would otherwise grow without bound: published outbox rows, expired
-idempotency records and old dead letters. Bounded batches (short statements, short locks),
-one runner at a time across all processes (a PostgreSQL advisory lock; a second runner skips
-its turn), with metrics. Runs on the processor's timer and as `payout-admin housekeeping`."""
+idempotency records, old dead letters, webhook events and attempts. Bounded batches (short
+statements, short locks), one runner at a time across all processes (a PostgreSQL advisory
+lock; a second runner skips its turn), with metrics. Runs on the processor's timer and as
+`payout-admin housekeeping`."""
 
 from __future__ import annotations
 
@@ -34,12 +35,25 @@ DELETE FROM idempotency_keys WHERE (client_id, key) IN (
     ORDER BY created_at LIMIT :batch)
 """)
 
+# Webhook events and delivery attempts past WEBHOOK_EVENT_RETENTION_S, oldest first.
+_PRUNE_WEBHOOK_EVENTS = sa.text("""
+DELETE FROM webhook_events WHERE id IN (
+    SELECT id FROM webhook_events WHERE created_at < now() - make_interval(secs => :keep_s)
+    ORDER BY created_at LIMIT :batch)
+""")
+_PRUNE_WEBHOOK_ATTEMPTS = sa.text("""
+DELETE FROM webhook_attempts WHERE id IN (
+    SELECT id FROM webhook_attempts WHERE at < now() - make_interval(secs => :keep_s)
+    ORDER BY at LIMIT :batch)
+""")
+
 
 @dataclass(frozen=True)
 class Retention:
     outbox_published_s: float
     dead_letters_s: float
     batch: int
+    webhook_events_s: float = 30 * 86_400.0
 
 
 async def housekeep_once(
@@ -62,6 +76,18 @@ async def housekeep_once(
                 ),
                 "idempotency_keys": await _prune(conn, _PRUNE_IDEMPOTENCY, batch=retention.batch),
                 "dead_letters": 0,
+                "webhook_events": await _prune(
+                    conn,
+                    _PRUNE_WEBHOOK_EVENTS,
+                    batch=retention.batch,
+                    keep_s=retention.webhook_events_s,
+                ),
+                "webhook_attempts": await _prune(
+                    conn,
+                    _PRUNE_WEBHOOK_ATTEMPTS,
+                    batch=retention.batch,
+                    keep_s=retention.webhook_events_s,
+                ),
             }
             if dead_queue is not None:
                 deleted["dead_letters"] = await prune_dead_letters(

@@ -34,9 +34,16 @@ MESSAGE_OUTCOMES = (
     "deferred",
     "flagged",
 )
+WEBHOOK_OUTCOMES = ("succeeded", "failed", "given_up")
 DEFERRAL_REASONS = ("in_doubt", "unreachable", "database_unavailable")
 RECONCILE_ACTIONS = ("reenqueued", "resolved", "flagged")
-HOUSEKEEPING_TABLES = ("outbox", "idempotency_keys", "dead_letters")
+HOUSEKEEPING_TABLES = (
+    "outbox",
+    "idempotency_keys",
+    "dead_letters",
+    "webhook_events",
+    "webhook_attempts",
+)
 WATCHED_QUEUES = (QUEUE_PROCESS, QUEUE_DEAD)
 
 
@@ -132,6 +139,30 @@ class ProcessorMetrics(ServiceMetrics):
         self.queue_consumers = Gauge(
             "payout_queue_consumers", "Consumers attached to a queue.", ["queue"], registry=r
         )
+        # Webhooks (docs/webhooks.md): attempts by outcome (succeeded, failed, given_up), their
+        # duration, orders queued or waiting for a retry.
+        self.webhook_deliveries = Counter(
+            "payout_webhook_deliveries_total",
+            "Webhook delivery attempts by outcome.",
+            ["outcome"],
+            registry=r,
+        )
+        self.webhook_duration = Histogram(
+            "payout_webhook_delivery_duration_seconds",
+            "Time of one webhook delivery attempt.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.webhook_pending = Gauge(
+            "payout_webhook_pending",
+            "Webhook deliveries queued or waiting for a retry.",
+            registry=r,
+        )
+        self.webhook_failing_endpoint_age = Gauge(
+            "payout_webhook_failing_endpoint_seconds",
+            "How long the longest-failing enabled webhook endpoint has failed every attempt.",
+            registry=r,
+        )
         self.deferrals = Counter(
             "payout_deferrals_total",
             "Messages put off by an outage (database away, provider answer in doubt); "
@@ -169,6 +200,8 @@ class ProcessorMetrics(ServiceMetrics):
         # first event.
         for outcome in MESSAGE_OUTCOMES:
             self.messages.labels(outcome=outcome)
+        for outcome in WEBHOOK_OUTCOMES:
+            self.webhook_deliveries.labels(outcome=outcome)
         for reason in DEFERRAL_REASONS:
             self.deferrals.labels(reason=reason)
         for action in RECONCILE_ACTIONS:

@@ -5,6 +5,8 @@ A bad value raises ConfigError naming the variable; entry points print it as one
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -143,6 +145,35 @@ def _flag(name: str, raw: str) -> bool:
     return value in ("1", "true")
 
 
+def _schedule(name: str, raw: str) -> tuple[float, ...]:
+    """Comma-separated seconds, e.g. 5,300,1800: the waits before each retry."""
+    try:
+        values = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be comma-separated seconds like 5,300,1800, got {raw!r}"
+        ) from None
+    if len(values) > 50 or any(not 0.001 <= v <= 7 * 86_400 for v in values):
+        raise ConfigError(f"{name} must hold at most 50 waits of 0.001 to 604800 s, got {raw!r}")
+    return values
+
+
+def _fernet_keys(name: str, raw: str) -> str:
+    """Comma-separated Fernet keys: each url-safe base64 of 32 bytes."""
+    for key in raw.split(","):
+        try:
+            decoded = base64.urlsafe_b64decode(key.strip().encode())
+        except (binascii.Error, ValueError):
+            decoded = b""
+        if len(decoded) != 32:
+            raise ConfigError(
+                f"{name} must be Fernet keys (url-safe base64 of 32 bytes), comma-separated; "
+                "make one with: python -c 'import base64,os; print(base64.urlsafe_b64encode("
+                "os.urandom(32)).decode())'"
+            )
+    return raw
+
+
 def _env(name: str, parse: Parser, default: Any) -> Any:
     """A setting read from the environment variable `name` (unset or empty: the default)."""
     return field(default=default, metadata={"env": name, "parse": parse})
@@ -231,6 +262,31 @@ class Settings:
         "OTEL_TRACES_SAMPLER", _choices(TRACES_SAMPLERS), "parentbased_always_on"
     )
     otel_traces_sampler_arg: float | None = _env("OTEL_TRACES_SAMPLER_ARG", _floats(0.0, 1.0), None)
+    # Webhooks (docs/webhooks.md): deliveries made by the processor at most this many at once.
+    webhook_concurrency: int = _env("WEBHOOK_CONCURRENCY", _ints(1, 1000), 16)
+    webhook_timeout_s: float = _env("WEBHOOK_TIMEOUT_S", _floats(0.1, 60.0), 10.0)
+    # The Standard Webhooks schedule: the waits before retries 1, 2, ... after a failed attempt.
+    webhook_retry_schedule_s: tuple[float, ...] = _env(
+        "WEBHOOK_RETRY_SCHEDULE_S", _schedule, (5, 300, 1800, 7200, 18000, 36000, 36000)
+    )
+    # An endpoint whose every attempt failed for this long is disabled (5 days).
+    webhook_disable_after_s: float = _env(
+        "WEBHOOK_DISABLE_AFTER_S", _floats(1.0, 365 * 86_400.0), 432_000.0
+    )
+    # true: http:// and private, loopback, link-local addresses allowed (local development only).
+    webhook_allow_private_urls: bool = _env("WEBHOOK_ALLOW_PRIVATE_URLS", _flag, False)
+    # Fernet key(s), comma-separated, the first encrypts: endpoint secrets at rest. Unset: stored
+    # unprotected (a warning at start); the chart requires it.
+    webhook_secret_key: str | None = _env("WEBHOOK_SECRET_KEY", _fernet_keys, None)
+    # How long the previous secret still signs after a rotation.
+    webhook_secret_overlap_s: float = _env(
+        "WEBHOOK_SECRET_OVERLAP_S", _floats(0.0, 7 * 86_400.0), 86_400.0
+    )
+    # Events (and delivery attempts) are kept this long, at least 30 days, then pruned by
+    # housekeeping.
+    webhook_event_retention_s: float = _env(
+        "WEBHOOK_EVENT_RETENTION_S", _floats(2_592_000.0, 3650 * 86_400.0), 2_592_000.0
+    )
 
     def __post_init__(self) -> None:
         if not self.log_format:

@@ -20,6 +20,7 @@ from payout_api.keys import (
     RATE_LIMITER,
     RELAY,
     SETTINGS,
+    WEBHOOK_SECRETS,
 )
 from payout_api.middlewares import setup_middlewares
 from payout_api.rate_limit import RateLimiter
@@ -32,6 +33,7 @@ from payout_core.logging import get_logger
 from payout_core.messaging.broker import Broker
 from payout_core.metrics import ApiMetrics
 from payout_core.settings import Settings
+from payout_core.webhooks.secrets import SecretBox
 
 log = get_logger(__name__)
 MAX_BODY_BYTES = 64 * 1024
@@ -114,6 +116,7 @@ async def create_app(
     app[METRICS] = ApiMetrics()
     app[KEY_CACHE] = KeyCache(settings.api_key_cache_ttl_s)
     app[RATE_LIMITER] = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+    app[WEBHOOK_SECRETS] = SecretBox.at_start(settings.webhook_secret_key)
     setup_middlewares(app)
     setup_routes(app)
     # Opened in order, closed in reverse: the relay stops before the broker and the database.

@@ -14,6 +14,7 @@ from payout_api.rate_limit import RateLimiter
 from payout_core.messaging.broker import Broker
 from payout_core.metrics import ApiMetrics
 from payout_core.settings import Settings
+from payout_core.webhooks.secrets import SecretBox
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -22,6 +23,7 @@ METRICS = web.AppKey("metrics", ApiMetrics)
 RELAY = web.AppKey("relay", OutboxRelay)
 KEY_CACHE = web.AppKey("key_cache", KeyCache)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+WEBHOOK_SECRETS = web.AppKey("webhook_secrets", SecretBox)
 # The API process's own clock: tests inject a skewed one; nothing compared is read from it.
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 # Per-request values live on the request: see payout_api.context.

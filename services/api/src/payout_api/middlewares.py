@@ -27,7 +27,8 @@ from payout_core.tracing import record_error
 
 log = get_logger(__name__)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")  # fullmatch: `$` admits a final newline
-PROTECTED_PREFIX = "/api/payouts"
+# str.startswith takes a tuple: every client resource needs a key.
+PROTECTED_PREFIX = ("/api/payouts", "/api/webhook-endpoints", "/api/events")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

@@ -35,6 +35,7 @@ from payout_api.openapi_problems import (
     problem_responses,
     problem_table,
 )
+from payout_api.webhooks import openapi as webhooks_openapi
 from payout_core import schemas
 from payout_core.domain.bank import ACCOUNT_PATTERN, BIC_PATTERN
 from payout_core.domain.currencies import MINOR_UNITS
@@ -545,6 +546,7 @@ def build_document() -> dict[str, Any]:
         info={"description": DESCRIPTION + problem_table()},
         tags=[
             {"name": "payouts", "description": "Payouts of the authenticated client."},
+            {"name": webhooks_openapi.TAG, "description": webhooks_openapi.TAG_DESCRIPTION},
             {"name": "operations", "description": "Health and metrics; no key needed."},
             {"name": "docs", "description": "This documentation; no key needed."},
         ],
@@ -560,14 +562,16 @@ def build_document() -> dict[str, Any]:
             "description": "An API key of your client: `Authorization: Bearer <key>`.",
         },
     )
-    for name, schema in (
+    components: tuple[tuple[str, type[Schema]], ...] = (
         ("Payout", schemas.PayoutSchema),
         ("PayoutCreate", schemas.PayoutCreateSchema),
         ("PayoutUpdate", schemas.PayoutUpdateSchema),
         ("PayoutPage", schemas.PayoutPageSchema),
         ("PayoutEventList", schemas.PayoutEventListSchema),
         ("Problem", schemas.ProblemSchema),
-    ):
+        *webhooks_openapi.SCHEMAS.items(),
+    )
+    for name, schema in components:
         spec.components.schema(name, schema=schema)
     for name, body in OPS_SCHEMAS.items():
         spec.components.schema(name, body)
@@ -578,7 +582,13 @@ def build_document() -> dict[str, Any]:
     problem_examples = {example_name(slug): problem_example(slug) for slug in PROBLEMS}
     for name, example in {**payout_examples(), **problem_examples}.items():
         spec.components.example(name, example)
-    for path, operations in {**_payout_paths(), **_ops_paths(), **_docs_paths()}.items():
+    webhook_paths = webhooks_openapi.webhook_paths(_payout_operation, WRITE_PROBLEMS)
+    for path, operations in {
+        **_payout_paths(),
+        **webhook_paths,
+        **_ops_paths(),
+        **_docs_paths(),
+    }.items():
         path_parameters = operations.pop("parameters", None)
         spec.path(path=path, operations=_with_request_id(operations), parameters=path_parameters)
     return spec.to_dict()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from payout_api.handlers import docs, ops, payouts
+from payout_api.webhooks import handlers as webhooks
 
 
 def setup_routes(app: web.Application) -> None:
@@ -24,4 +25,5 @@ def setup_routes(app: web.Application) -> None:
     for path in ("/api/payouts/{id}/events/", "/api/payouts/{id}/events"):
         resource = r.add_resource(path, name="payout-events" if path.endswith("/") else None)
         resource.add_route("GET", payouts.list_events)
+    webhooks.add_routes(r)
     docs.add_docs_routes(r)

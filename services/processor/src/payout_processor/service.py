@@ -22,8 +22,10 @@ from payout_core.ops_http import healthz, metrics_response, readiness
 from payout_core.provider_client import ProviderClient
 from payout_core.reconcile import reconcile_once
 from payout_core.settings import Settings
+from payout_core.webhooks.secrets import SecretBox
 from payout_processor.consumer import PayoutConsumer
 from payout_processor.processing import PayoutProcessor
+from payout_processor.webhook_delivery import WebhookDeliverer
 
 log = get_logger(__name__)
 QUEUE_STATS_EVERY_S = 5.0
@@ -37,6 +39,7 @@ class ProcessorService:
     metrics: ProcessorMetrics
     consumer: PayoutConsumer
     provider: ProviderClient
+    webhooks: WebhookDeliverer
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     runner: web.AppRunner | None = None
 
@@ -47,15 +50,20 @@ class ProcessorService:
         site = web.TCPSite(self.runner, self.settings.api_host, self.settings.processor_http_port)
         await site.start()
         await self.consumer.start()
+        await self.webhooks.start()
         self.tasks = [
             asyncio.create_task(self._reconcile_forever(), name="reconciler"),
             asyncio.create_task(self._queue_stats_forever(), name="queue-stats"),
             asyncio.create_task(self._housekeeping_forever(), name="housekeeping"),
+            asyncio.create_task(self._webhook_stats_forever(), name="webhook-stats"),
         ]
         log.info("processor_started", http_port=self.settings.processor_http_port)
 
     async def stop(self) -> None:
-        await self.consumer.stop(self.settings.shutdown_grace_s)
+        await asyncio.gather(
+            self.consumer.stop(self.settings.shutdown_grace_s),
+            self.webhooks.stop(self.settings.shutdown_grace_s),
+        )
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -108,6 +116,7 @@ class ProcessorService:
             outbox_published_s=settings.outbox_keep_published_s,
             dead_letters_s=settings.dead_letter_keep_s,
             batch=settings.housekeeping_batch,
+            webhook_events_s=settings.webhook_event_retention_s,
         )
         while True:
             await asyncio.sleep(settings.housekeeping_interval_s)
@@ -134,6 +143,14 @@ class ProcessorService:
                 log.debug("queue_stats_failed", error=str(exc)[:200])
             await asyncio.sleep(QUEUE_STATS_EVERY_S)
 
+    async def _webhook_stats_forever(self) -> None:
+        while True:
+            try:
+                await self.webhooks.refresh_stats()
+            except Exception as exc:
+                log.debug("webhook_stats_failed", error=str(exc)[:200])
+            await asyncio.sleep(QUEUE_STATS_EVERY_S)
+
 
 def bootstrap(settings: Settings) -> ProcessorService:
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
@@ -153,4 +170,7 @@ def bootstrap(settings: Settings) -> ProcessorService:
         max_attempts=settings.processor_max_attempts,
         retry_base_ms=settings.processor_retry_base_ms,
     )
-    return ProcessorService(settings, engine, broker, metrics, consumer, provider)
+    webhooks = WebhookDeliverer(
+        engine, broker, metrics, settings, SecretBox.at_start(settings.webhook_secret_key)
+    )
+    return ProcessorService(settings, engine, broker, metrics, consumer, provider, webhooks)

@@ -157,3 +157,75 @@ idempotency_keys = sa.Table(
 )
 # Housekeeping deletes expired records oldest first.
 sa.Index("ix_idempotency_keys_created_at", idempotency_keys.c.created_at)
+
+# Webhooks (docs/webhooks.md). An endpoint belongs to one client; its secrets are stored
+# encrypted (payout_core.webhooks.secrets), the previous one signs too until it expires.
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("client_id", UUID(as_uuid=True), sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("enabled_events", sa.ARRAY(sa.Text), nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="enabled"),
+    sa.Column("disabled_reason", sa.Text),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("previous_secret", sa.Text),
+    sa.Column("previous_secret_expires_at", TS),
+    # Since when every attempt has failed (cleared by a success): disables it after a while.
+    sa.Column("failing_since", TS),
+    sa.Column("created_at", TS, nullable=False, server_default=NOW),
+    sa.Column("updated_at", TS, nullable=False, server_default=NOW),
+    sa.CheckConstraint("status IN ('enabled','disabled')", name="status"),
+)
+sa.Index(
+    "ix_webhook_endpoints_client_created",
+    webhook_endpoints.c.client_id,
+    webhook_endpoints.c.created_at.desc(),
+    webhook_endpoints.c.id.desc(),
+)
+
+# One row per payout status change, inserted by a trigger on payouts (migration 0004) in the
+# transaction of the change. `payout` is the row as it was then; the API renders it.
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("client_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("payout_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("payout", JSONB, nullable=False),
+    sa.Column("created_at", TS, nullable=False, server_default=NOW),
+)
+sa.Index(
+    "ix_webhook_events_client_created",
+    webhook_events.c.client_id,
+    webhook_events.c.created_at.desc(),
+    webhook_events.c.id.desc(),
+)
+sa.Index("ix_webhook_events_payout", webhook_events.c.payout_id)
+sa.Index("ix_webhook_events_created_at", webhook_events.c.created_at)
+
+# Every delivery attempt: what the endpoint answered (kept as long as events are).
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column(
+        "endpoint_id",
+        UUID(as_uuid=True),
+        sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("event_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("at", TS, nullable=False, server_default=NOW),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("response_status", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("succeeded", sa.Boolean, nullable=False),
+)
+sa.Index("ix_webhook_attempts_endpoint", webhook_attempts.c.endpoint_id, webhook_attempts.c.id)
+sa.Index("ix_webhook_attempts_at", webhook_attempts.c.at)

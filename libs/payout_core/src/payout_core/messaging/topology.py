@@ -34,6 +34,7 @@ from payout_core.messaging.contracts import (
     retry_delays_ms,
     retry_queue_name,
 )
+from payout_core.webhooks.queues import declare_webhook_queue
 
 log = get_logger(__name__)
 QUORUM = {"x-queue-type": "quorum"}
@@ -116,6 +117,7 @@ async def declare_topology(
         for delay_ms in delays:
             legacy = retry_queue_name(delay_ms, LEGACY_RETRY_QUEUE_PREFIX)
             await _delete_if_empty(connection, legacy)
+    await declare_webhook_queue(channel, exchange)
     return Topology(exchange, process, dead, tuple(outdated))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -53,6 +54,18 @@ def _location(request: web.Request, payout_id: object) -> str:
     return _link(request, request.app.router["payout"].url_for(id=str(payout_id)))
 
 
+def decode_cursor(query: dict[str, Any]) -> dict[str, Any]:
+    """The validated query with its `cursor` decoded (a 400 for one we did not issue)."""
+    if "cursor" in query:
+        try:
+            query["cursor"] = Cursor.decode(query["cursor"])
+        except BadCursor as exc:
+            raise Problem(
+                400, "invalid-parameter", f"cursor: {exc}", errors={"cursor": [str(exc)]}
+            ) from None
+    return query
+
+
 async def create_payout(request: web.Request) -> web.Response:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
@@ -84,14 +97,7 @@ async def create_payout(request: web.Request) -> web.Response:
 
 
 async def list_payouts(request: web.Request) -> web.Response:
-    query = validate_query(_list_schema, request, multi=("status",))
-    if "cursor" in query:
-        try:
-            query["cursor"] = Cursor.decode(query["cursor"])
-        except BadCursor as exc:
-            raise Problem(
-                400, "invalid-parameter", f"cursor: {exc}", errors={"cursor": [str(exc)]}
-            ) from None
+    query = decode_cursor(validate_query(_list_schema, request, multi=("status",)))
     page = await service.list_payouts(request.app[ENGINE], context.client_id(request), query)
 
     def link(cursor: Cursor | None) -> str | None:
