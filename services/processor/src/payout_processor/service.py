@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import aio_pika.exceptions
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,6 +31,26 @@ from payout_processor.webhook_delivery import WebhookDeliverer
 
 log = get_logger(__name__)
 QUEUE_STATS_EVERY_S = 5.0
+# What opening a channel raises when the broker connection is lost meanwhile (or how it hangs:
+# a channel asked of a connection that is reconnecting may never open).
+CONNECTION_LOST = (aio_pika.exceptions.AMQPException, aio_pika.exceptions.ChannelInvalidStateError,
+                   ConnectionError, TimeoutError)  # fmt: skip
+CONSUMER_START_TIMEOUT_S = 10.0
+
+
+async def start_when_connected(start: Callable[[], Awaitable[None]], what: str) -> None:
+    """Start a consumer; if the broker connection is lost while it opens its channel (the
+    broker went away as the process started), wait for the robust connection to come back
+    and try again, instead of crashing the process."""
+    delay = 0.1
+    while True:
+        try:
+            await asyncio.wait_for(start(), CONSUMER_START_TIMEOUT_S)
+            return
+        except CONNECTION_LOST as exc:
+            log.warning("consumer_start_retrying", consumer=what, error=type(exc).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 @dataclass
@@ -49,8 +71,8 @@ class ProcessorService:
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.settings.api_host, self.settings.processor_http_port)
         await site.start()
-        await self.consumer.start()
-        await self.webhooks.start()
+        await start_when_connected(self.consumer.start, "payouts")
+        await start_when_connected(self.webhooks.start, "webhooks")
         self.tasks = [
             asyncio.create_task(self._reconcile_forever(), name="reconciler"),
             asyncio.create_task(self._queue_stats_forever(), name="queue-stats"),
