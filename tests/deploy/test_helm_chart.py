@@ -289,6 +289,10 @@ def test_every_setting_of_the_services_is_configurable(rendered: Rendered) -> No
     names |= set(env_by_name(api))
     # PROVIDER_SIM_DATABASE_URL: only the simulated provider reads it (an optional Secret key).
     names |= set(env_by_name(workload_container(manifests, "provider-sim")))
+    # Tracing's OTEL_* variables: rendered while tracing.endpoint is set.
+    names |= set(rendered("ci/tracing-values.yaml").get("ConfigMap", RELEASE)["data"])
+    # The traces-only endpoint overrides the general one; it goes through extraEnv.
+    names.add("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     expected = settings_env_names()
     assert {"DATABASE_URL", "AMQP_URL", "API_BOOTSTRAP_KEY", "LOG_LEVEL"} <= expected
     assert expected - names == set(), "settings the chart cannot set"

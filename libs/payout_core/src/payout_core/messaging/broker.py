@@ -30,6 +30,9 @@ log = get_logger(__name__)
 # each: 500 publishes took 10-30 s on a busy API (confirm timeouts). Room for whole batches
 # keeps them in flight together: the same 500 take well under a second.
 WRITE_BUFFER_FRAMES = 2048
+# Opening a connection with its channel and topology, and closing it: never waited on longer.
+OPEN_TIMEOUT_S = 30.0
+CLOSE_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -162,21 +165,33 @@ class Broker:
     async def wait_ready(self, timeout: float | None = None) -> None:
         await asyncio.wait_for(self._ready.wait(), timeout)
 
+    async def _open(self) -> tuple[ClusterConnection, AbstractRobustChannel, Topology]:
+        """One connection with its channel and topology; closed again if any step fails."""
+        connection = ClusterConnection(self._urls, self._next_node)
+        # The first attempt fails fast; later ones go on in the background.
+        self._next_node = (self._next_node + 1) % len(self._urls)
+        try:
+            await connection.connect(timeout=5)
+            channel = await connection.channel(publisher_confirms=True)
+            topology = await declare_topology(
+                channel,
+                retry_base_ms=self._retry_base_ms,
+                max_attempts=self._max_attempts,
+                connection=connection,
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), CLOSE_TIMEOUT_S)
+            raise
+        return connection, channel, topology
+
     async def _connect_forever(self) -> None:
         delay = 0.1
         while True:
             try:
-                connection = ClusterConnection(self._urls, self._next_node)
-                # The first attempt fails fast; later ones go on in the background.
-                self._next_node = (self._next_node + 1) % len(self._urls)
-                await connection.connect(timeout=5)
-                channel = await connection.channel(publisher_confirms=True)
-                topology = await declare_topology(
-                    channel,
-                    retry_base_ms=self._retry_base_ms,
-                    max_attempts=self._max_attempts,
-                    connection=connection,
-                )
+                # Bounded: a step the broker never answers (a channel it closed under us)
+                # must not leave the process connected but never ready.
+                connection, channel, topology = await asyncio.wait_for(self._open(), OPEN_TIMEOUT_S)
             except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
                 log.warning("broker_connect_failed", error=str(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
@@ -234,4 +249,6 @@ class Broker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._connection is not None:
-            await self._connection.close()
+            # Bounded: after the broker closed the connection under us, closing may never end.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._connection.close(), CLOSE_TIMEOUT_S)
