@@ -11,12 +11,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payout_api.service.errors import IdempotencyKeyInUse
 from payout_api.service.pagination import NEXT, Cursor
+from payout_core.db.errors import LOCK_NOT_AVAILABLE_SQLSTATE, sqlstate_of
 from payout_core.db.tables import IDEMPOTENCY_KEY_TTL, idempotency_keys, payout_events, payouts
 
 IDEMPOTENCY_TTL = sa.text(f"interval '{IDEMPOTENCY_KEY_TTL}'")
+# How long a request waits for a concurrent one holding the same Idempotency-Key.
+IDEMPOTENCY_LOCK_TIMEOUT = "5s"
+# The status the record keeps beside the body: a payout's creation is always answered 201.
+CREATED_STATUS = 201
 
 
 def _visible(client_id: uuid.UUID, payout_id: uuid.UUID) -> sa.ColumnElement[bool]:
@@ -106,22 +113,29 @@ async def insert_created(
     headers: Mapping[str, str],
     claim: Mapping[str, Any] | None = None,
 ) -> tuple[bool, datetime]:
-    """Write a new payout with its event and outbox message; with a claim (request_hash,
-    response_status, response_body, lock_timeout), only if its Idempotency-Key is free.
+    """Write a new payout with its event and outbox message; with a claim (request_hash and
+    response_body, the payout as answered), only if its Idempotency-Key is free.
 
     Use it on an autocommit connection: the statement is its own transaction. (written, the
     database's now() stored as created_at); written is False when a live idempotency record
-    holds the key (nothing was written).
+    holds the key (nothing was written). IdempotencyKeyInUse: a concurrent request holds it.
     """
     params = {
         **values,
         "routing_key": routing_key,
         "payload": dict(payload),
         "headers": dict(headers),
-        **(claim or {}),
     }
-    statement = INSERT_CREATED if claim is None else INSERT_CREATED_WITH_KEY
-    row = (await conn.execute(statement, params)).one()
+    statement = INSERT_CREATED
+    if claim is not None:
+        statement = INSERT_CREATED_WITH_KEY
+        params.update(claim, response_status=CREATED_STATUS, lock_timeout=IDEMPOTENCY_LOCK_TIMEOUT)
+    try:
+        row = (await conn.execute(statement, params)).one()
+    except DBAPIError as exc:
+        if sqlstate_of(exc) == LOCK_NOT_AVAILABLE_SQLSTATE:
+            raise IdempotencyKeyInUse() from None
+        raise
     return bool(row.created), row.at
 
 

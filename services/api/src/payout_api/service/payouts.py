@@ -1,23 +1,28 @@
-"""Use cases of the payout API. Handlers parse HTTP; this module decides and writes."""
+"""Use cases of the payout API. Handlers parse HTTP and render; this module decides and writes,
+and says what it refuses with the errors of payout_api.service.errors."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from marshmallow import ValidationError
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payout_api.adapters import payout_repository as repo
-from payout_api.problems import Problem
-from payout_api.representation import dumps, event_json, payout_json
+from payout_api.service.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidChange,
+    InvalidPayout,
+    PayoutNotFound,
+    VersionMismatch,
+)
 from payout_api.service.pagination import NEXT, PREVIOUS, Cursor
 from payout_core.db.engine import autocommit
 from payout_core.db.transitions import transition
@@ -26,12 +31,10 @@ from payout_core.domain.money import format_amount
 from payout_core.domain.status import IllegalTransition, PayoutStatus, check_client_transition
 from payout_core.messaging.contracts import HEADER_REQUEST_ID, ROUTING_KEY_CREATED, PayoutCreated
 from payout_core.metrics import ApiMetrics
+from payout_core.representation import payout_json
 from payout_core.schemas import check_amount_for_currency, flatten_errors
 from payout_core.tracing import context_headers
 
-# How long a request waits for a concurrent one holding the same Idempotency-Key.
-IDEMPOTENCY_LOCK_TIMEOUT = "5s"
-LOCK_NOT_AVAILABLE = "55P03"
 # The columns of a new payout that the request does not provide.
 NEW_PAYOUT = {
     "status": PayoutStatus.PENDING.value,
@@ -44,8 +47,9 @@ NEW_PAYOUT = {
 
 @dataclass
 class Created:
-    status: int
-    body: dict[str, Any]
+    """The payout as created (as payout_json renders it), the first time or replayed."""
+
+    payout: dict[str, Any]
     replayed: bool
     payout_id: uuid.UUID
 
@@ -58,34 +62,19 @@ class Page:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def _check_if_match(if_match: str | None, version: int) -> None:
-    if if_match is None:
-        return
-    tags = {t.strip().removeprefix("W/") for t in if_match.split(",")}
-    if "*" not in tags and etag(version) not in tags:
-        raise Problem(
-            412,
-            "precondition-failed",
-            f"If-Match does not match the current version {etag(version)}.",
-        )
-
-
-def _not_found(payout_id: uuid.UUID) -> Problem:
-    return Problem(404, "not-found", f"No payout {payout_id}.")
+def _check_version(accepted: Collection[int] | None, version: int) -> None:
+    """`accepted`: the versions the client may change (None: any)."""
+    if accepted is not None and version not in accepted:
+        raise VersionMismatch(version)
 
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def _with_timestamps(body: dict[str, Any], at: datetime) -> dict[str, Any]:
-    """The response body with created_at/updated_at as stored (the database's clock)."""
-    stamped = orjson.loads(dumps({"created_at": at, "updated_at": at}))
-    return {**body, **stamped}
+def _with_timestamps(payout: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The payout with created_at/updated_at as stored (the database's clock)."""
+    return {**payout, "created_at": at, "updated_at": at}
 
 
 async def create_payout(
@@ -97,6 +86,7 @@ async def create_payout(
     idempotency_key: str | None,
     request_hash: str,
     request_id: str,
+    wake_relay: Callable[[], None],
     clock: Callable[[], datetime] = system_clock,
 ) -> Created:
     """created_at and updated_at are PostgreSQL's: a replica with a skewed clock changes no
@@ -113,44 +103,29 @@ async def create_payout(
         "idempotency_key": idempotency_key,
         "request_id": request_id,
     }
-    # The row as it will be stored, but for its timestamps (the database sets them): the
-    # response, and the body replayed for this key (stamped from the record when replayed).
-    unstamped = {**values, **NEW_PAYOUT, "created_at": None, "updated_at": None}
-    body = orjson.loads(dumps(payout_json(unstamped)))
+    # The payout as it will be stored, but for its timestamps (the database sets them): what
+    # is answered, and kept to answer a replay of this key (stamped from the record then).
+    unstamped = payout_json({**values, **NEW_PAYOUT, "created_at": None, "updated_at": None})
     claim = None
     if idempotency_key is not None:
-        claim = {
-            "request_hash": request_hash,
-            "response_status": 201,
-            "response_body": body,
-            "lock_timeout": IDEMPOTENCY_LOCK_TIMEOUT,
-        }
-    try:
-        async with autocommit(engine) as conn:
-            written, created_at = await repo.insert_created(
-                conn,
-                values,
-                routing_key=ROUTING_KEY_CREATED,
-                payload=PayoutCreated(payout_id=payout_id, created_at=clock()).to_payload(),
-                # The request's trace context too: the relay publishes the message in it.
-                headers={HEADER_REQUEST_ID: request_id, **context_headers()},
-                claim=claim,
-            )
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
-            raise Problem(
-                409,
-                "idempotency-key-in-use",
-                "Another request with this Idempotency-Key is still in progress; retry shortly.",
-                headers={"Retry-After": "1"},
-            ) from None
-        raise
+        claim = {"request_hash": request_hash, "response_body": unstamped}
+    async with autocommit(engine) as conn:
+        written, created_at = await repo.insert_created(
+            conn,
+            values,
+            routing_key=ROUTING_KEY_CREATED,
+            payload=PayoutCreated(payout_id=payout_id, created_at=clock()).to_payload(),
+            # The request's trace context too: the relay publishes the message in it.
+            headers={HEADER_REQUEST_ID: request_id, **context_headers()},
+            claim=claim,
+        )
     if not written:
         assert idempotency_key is not None  # only a held key stops the insert
         return await _replay(engine, client_id, idempotency_key, request_hash)
+    wake_relay()  # the message is committed: publish it now, not at the next poll
     metrics.created.labels(currency=data["currency"]).inc()
     metrics.transitions.labels(**{"from": "none", "to": "pending"}).inc()
-    return Created(201, _with_timestamps(body, created_at), replayed=False, payout_id=payout_id)
+    return Created(_with_timestamps(unstamped, created_at), replayed=False, payout_id=payout_id)
 
 
 async def _replay(
@@ -159,18 +134,10 @@ async def _replay(
     async with autocommit(engine) as conn:
         record = await repo.get_idempotency_record(conn, client_id, key)
     if record is None:  # pragma: no cover - expired between the two statements
-        raise Problem(
-            409, "idempotency-key-in-use", "Retry the request.", headers={"Retry-After": "1"}
-        )
+        raise IdempotencyKeyInUse("Retry the request.")
     if record["request_hash"] != request_hash:
-        raise Problem(
-            422,
-            "idempotency-key-reused",
-            "This Idempotency-Key was used with a different request body in the "
-            "last 24 hours; use a new key for a new payout.",
-        )
+        raise IdempotencyKeyReused()
     return Created(
-        record["response_status"],
         _with_timestamps(record["response_body"], record["created_at"]),
         replayed=True,
         payout_id=record["payout_id"],
@@ -181,7 +148,7 @@ async def get_payout(engine: AsyncEngine, client_id: uuid.UUID, payout_id: uuid.
     async with autocommit(engine) as conn:
         row = await repo.get(conn, client_id, payout_id)
     if row is None:
-        raise _not_found(payout_id)
+        raise PayoutNotFound(payout_id)
     return row
 
 
@@ -216,13 +183,16 @@ async def list_payouts(engine: AsyncEngine, client_id: uuid.UUID, query: dict[st
 
 
 async def _lock_for_change(
-    uow: UnitOfWork, client_id: uuid.UUID, payout_id: uuid.UUID, if_match: str | None
+    uow: UnitOfWork,
+    client_id: uuid.UUID,
+    payout_id: uuid.UUID,
+    accepted_versions: Collection[int] | None,
 ) -> RowMapping:
-    """The client's payout, locked for this transaction, if If-Match (when sent) matches."""
+    """The client's payout, locked for this transaction, if its version is one accepted."""
     row = await repo.get(uow.conn, client_id, payout_id, for_update=True)
     if row is None:
-        raise _not_found(payout_id)
-    _check_if_match(if_match, row["version"])
+        raise PayoutNotFound(payout_id)
+    _check_version(accepted_versions, row["version"])
     return row
 
 
@@ -233,20 +203,18 @@ async def update_payout(
     payout_id: uuid.UUID,
     changes: dict[str, Any],
     *,
-    if_match: str | None,
+    accepted_versions: Collection[int] | None,
     request_id: str,
 ) -> RowMapping:
     async with UnitOfWork(engine) as uow:
-        row = await _lock_for_change(uow, client_id, payout_id, if_match)
+        row = await _lock_for_change(uow, client_id, payout_id, accepted_versions)
         current = PayoutStatus(row["status"])
         if "status" in changes:
             requested = PayoutStatus(changes["status"])
             try:
                 check_client_transition(current, requested)
             except IllegalTransition as exc:
-                raise Problem(
-                    409, "invalid-transition", f"{exc} Only a pending payout can be cancelled."
-                ) from None
+                raise InvalidChange(f"{exc} Only a pending payout can be cancelled.") from None
             updated = await transition(
                 uow.conn,
                 payout_id,
@@ -260,11 +228,7 @@ async def update_payout(
             metrics.transitions.labels(**{"from": current.value, "to": requested.value}).inc()
             return updated
         if current is not PayoutStatus.PENDING:
-            raise Problem(
-                409,
-                "invalid-transition",
-                f"A {current} payout cannot be changed; only pending payouts can.",
-            )
+            raise InvalidChange(f"A {current} payout cannot be changed; only pending payouts can.")
         if not changes:
             return row
         # The stored amount has the column's scale; compare it as the client wrote it.
@@ -273,12 +237,7 @@ async def update_payout(
         try:
             check_amount_for_currency(merged)
         except ValidationError as exc:
-            raise Problem(
-                422,
-                "validation-error",
-                "The payout is not valid with these changes.",
-                errors=flatten_errors(exc.messages),
-            ) from None
+            raise InvalidPayout(flatten_errors(exc.messages)) from None
         updated = await repo.update_fields(uow.conn, payout_id, row["version"], changes)
         assert updated is not None  # the row is locked
         await uow.commit()
@@ -291,11 +250,11 @@ async def delete_payout(
     client_id: uuid.UUID,
     payout_id: uuid.UUID,
     *,
-    if_match: str | None,
+    accepted_versions: Collection[int] | None,
     request_id: str,
 ) -> None:
     async with UnitOfWork(engine) as uow:
-        row = await _lock_for_change(uow, client_id, payout_id, if_match)
+        row = await _lock_for_change(uow, client_id, payout_id, accepted_versions)
         current = PayoutStatus(row["status"])
         if current is PayoutStatus.PENDING:
             await transition(
@@ -307,10 +266,8 @@ async def delete_payout(
                 request_id=request_id,
             )
         elif current is not PayoutStatus.CANCELLED:
-            raise Problem(
-                409,
-                "invalid-transition",
-                f"A {current} payout cannot be deleted; only pending or cancelled ones.",
+            raise InvalidChange(
+                f"A {current} payout cannot be deleted; only pending or cancelled ones."
             )
         await repo.mark_deleted(uow.conn, payout_id)
         await uow.commit()
@@ -320,8 +277,9 @@ async def delete_payout(
 
 async def payout_events(
     engine: AsyncEngine, client_id: uuid.UUID, payout_id: uuid.UUID
-) -> list[dict[str, Any]]:
+) -> list[RowMapping]:
+    """The payout's status changes, oldest first."""
     async with autocommit(engine) as conn:
         if await repo.get(conn, client_id, payout_id) is None:
-            raise _not_found(payout_id)
-        return [event_json(r) for r in await repo.events(conn, payout_id)]
+            raise PayoutNotFound(payout_id)
+        return await repo.events(conn, payout_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from aiohttp import web
@@ -11,6 +12,7 @@ from payout_api import context
 from payout_api.handlers.body import read_json, validate_body, validate_query
 from payout_api.handlers.payouts import _json, _link, decode_cursor
 from payout_api.keys import ENGINE, RELAY, SETTINGS, WEBHOOK_SECRETS
+from payout_api.service.errors import EndpointNotFound
 from payout_api.service.pagination import Cursor
 from payout_api.webhooks import service
 from payout_api.webhooks.representation import attempt_json, endpoint_json
@@ -53,8 +55,12 @@ def _page(
     return _json({"results": results, "next": link(older), "previous": link(newer)})
 
 
-def _endpoint_id(request: web.Request) -> Any:
-    return service.parse_endpoint_id(request.match_info["id"])
+def _endpoint_id(request: web.Request) -> uuid.UUID:
+    raw = request.match_info["id"]
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise EndpointNotFound(raw) from None
 
 
 async def create_endpoint(request: web.Request) -> web.Response:
@@ -151,8 +157,8 @@ async def redeliver_event(request: web.Request) -> web.Response:
         context.client_id(request),
         request.match_info["id"],
         query.get("endpoint_id"),
+        request.app[RELAY].notify,
     )
-    request.app[RELAY].notify()
     return _json(
         {
             "event_id": public_event_id(order.event_id),

@@ -4,7 +4,7 @@ another client's endpoint or event is a 404, as for payouts."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from payout_api.problems import Problem
+from payout_api.service.errors import EndpointNotFound, EventNotFound, UnsafeWebhookUrl
 from payout_api.service.pagination import NEXT, PREVIOUS, Cursor
 from payout_core.db.engine import autocommit
 from payout_core.db.tables import outbox, webhook_attempts, webhook_endpoints, webhook_events
@@ -26,24 +26,11 @@ ep = webhook_endpoints.c
 ev = webhook_events.c
 
 
-def _endpoint_not_found(raw: object) -> Problem:
-    return Problem(404, "not-found", f"No webhook endpoint {str(raw)[:64]!r}.")
-
-
-def parse_endpoint_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise _endpoint_not_found(raw) from None
-
-
 async def _check_url(url: str, settings: Settings) -> None:
     try:
         await check_destination(url, allow_private=settings.webhook_allow_private_urls)
     except UnsafeUrl as exc:
-        raise Problem(
-            422, "validation-error", f"url {exc}.", errors={"url": [f"The URL {exc}."]}
-        ) from None
+        raise UnsafeWebhookUrl(str(exc)) from None
 
 
 async def page(
@@ -124,7 +111,7 @@ async def _get_endpoint(
         .first()
     )
     if row is None:
-        raise _endpoint_not_found(endpoint_id)
+        raise EndpointNotFound(endpoint_id)
     return row
 
 
@@ -192,7 +179,7 @@ async def delete_endpoint(
             .returning(ep.id)
         )
     if deleted is None:
-        raise _endpoint_not_found(endpoint_id)
+        raise EndpointNotFound(endpoint_id)
 
 
 async def rotate_secret(
@@ -245,10 +232,6 @@ async def list_attempts(
 # --- events ------------------------------------------------------------------------------
 
 
-def _event_not_found(raw: str) -> Problem:
-    return Problem(404, "not-found", f"No event {raw[:64]!r}.")
-
-
 async def list_events(
     engine: AsyncEngine, client_id: uuid.UUID, query: dict[str, Any]
 ) -> tuple[list[RowMapping], Cursor | None, Cursor | None]:
@@ -269,7 +252,7 @@ async def list_events(
 async def get_event(engine: AsyncEngine, client_id: uuid.UUID, raw_id: str) -> RowMapping:
     event_id = parse_event_id(raw_id)
     if event_id is None:
-        raise _event_not_found(raw_id)
+        raise EventNotFound(raw_id)
     async with autocommit(engine) as conn:
         row = (
             (
@@ -281,12 +264,16 @@ async def get_event(engine: AsyncEngine, client_id: uuid.UUID, raw_id: str) -> R
             .first()
         )
     if row is None:
-        raise _event_not_found(raw_id)
+        raise EventNotFound(raw_id)
     return row
 
 
 async def redeliver(
-    engine: AsyncEngine, client_id: uuid.UUID, raw_id: str, endpoint_id: uuid.UUID | None
+    engine: AsyncEngine,
+    client_id: uuid.UUID,
+    raw_id: str,
+    endpoint_id: uuid.UUID | None,
+    wake_relay: Callable[[], None],
 ) -> DeliveryOrder:
     """Queue the event again (through the outbox, so the order survives a broker outage)."""
     event = await get_event(engine, client_id, raw_id)
@@ -297,4 +284,5 @@ async def redeliver(
         await conn.execute(
             outbox.insert().values(routing_key=ROUTING_KEY_EVENT, payload=order.to_payload())
         )
+    wake_relay()  # the order is committed: publish it now, not at the next poll
     return order
