@@ -8,6 +8,7 @@ from aiohttp.test_utils import TestClient
 from payout_api.app import create_app
 from payout_api.keys import BROKER
 from payout_core.messaging.broker import Broker
+from payout_core.messaging.contracts import retry_delays_ms
 from payout_core.settings import Settings
 
 
@@ -32,7 +33,8 @@ def auth(key: str) -> dict[str, str]:
 @pytest.fixture
 async def broker(settings: Settings) -> AsyncIterator[Broker]:
     """A broker connection of the test's own (on the settings' vhost)."""
-    broker = Broker(settings.amqp_url, retry_base_ms=settings.processor_retry_base_ms)
+    delays = retry_delays_ms(settings.processor_retry_base_ms, settings.processor_max_attempts)
+    broker = Broker(settings.amqp_url, retry_delays_ms=delays)
     broker.start()
     await broker.wait_ready(timeout=15)
     yield broker

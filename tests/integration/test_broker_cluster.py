@@ -19,6 +19,7 @@ from payout_core.messaging.contracts import (
     QUEUE_DEAD,
     QUEUE_PROCESS,
     ROUTING_KEY_CREATED,
+    retry_delays_ms,
 )
 from payout_core.messaging.topology import DEAD_ARGUMENTS_V1, PROCESS_ARGUMENTS_V1, UPGRADE_POLICIES
 from tests.support.infra import RABBITMQCTL, Infra, rabbitmqctl
@@ -100,7 +101,7 @@ async def _declare_previous_topology(amqp_url: str) -> None:
 async def test_the_previous_topology_upgrades_without_losing_a_message(fresh_infra: Infra):
     await _declare_previous_topology(fresh_infra.amqp_url)
 
-    broker = Broker(fresh_infra.amqp_url, retry_base_ms=2000, max_attempts=2)
+    broker = Broker(fresh_infra.amqp_url, retry_delays_ms=retry_delays_ms(2000, 2))
     broker.start()
     try:
         await broker.wait_ready(15)
@@ -116,7 +117,7 @@ async def test_the_previous_topology_upgrades_without_losing_a_message(fresh_inf
     finally:
         await broker.close()
 
-    again = Broker(fresh_infra.amqp_url, retry_base_ms=2000, max_attempts=2)
+    again = Broker(fresh_infra.amqp_url, retry_delays_ms=retry_delays_ms(2000, 2))
     again.start()
     try:
         await again.wait_ready(15)  # the empty legacy queue is deleted on this start

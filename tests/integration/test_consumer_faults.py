@@ -16,7 +16,7 @@ from payout_core.db.tables import payout_events, payouts
 from payout_core.messaging.broker import Broker, OutgoingMessage
 from payout_core.messaging.contracts import DELIVERY_LIMIT, ROUTING_KEY_CREATED, PayoutCreated
 from payout_core.settings import Settings
-from payout_processor.service import ProcessorService, bootstrap
+from payout_processor.wiring import ProcessorService, bootstrap
 from tests.support.infra import Infra
 from tests.support.load import payout_body
 from tests.support.polling import eventually, eventually_holds

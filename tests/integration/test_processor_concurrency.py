@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from payout_core.settings import Settings
-from payout_processor.service import bootstrap
+from payout_processor.wiring import bootstrap
 from tests.support.infra import Infra
 from tests.support.load import payout_body
 from tests.support.payout_checks import status_counts, wait_all_terminal

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payout_core.db.tables import payouts
 from payout_core.settings import Settings
-from payout_processor.service import ProcessorService, bootstrap
+from payout_processor.wiring import ProcessorService, bootstrap
 from tests.support.infra import Infra
 from tests.support.load import payout_body
 from tests.support.payout_checks import assert_all_terminal_and_sound

@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from payout_core.messaging.contracts import RETRY_QUEUE_PREFIX
 from payout_core.settings import Settings
-from payout_processor.service import bootstrap
+from payout_processor.wiring import bootstrap
 from tests.support.infra import Infra
 from tests.support.load import NORMAL_ACCOUNT, TIMEOUT_ACCOUNT, payout_body
 from tests.support.payout_checks import fetch, wait_all_terminal

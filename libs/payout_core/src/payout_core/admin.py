@@ -5,26 +5,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import re
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payout_core import audit, clients
+from payout_core.bootstrap import build_engine, ready_resources
 from payout_core.cli import add_common_options
 from payout_core.db import attention
-from payout_core.db.engine import create_engine
 from payout_core.db.migrate import migrate
 from payout_core.housekeeping import Retention, housekeep_once
 from payout_core.logging import configure_logging
-from payout_core.messaging.broker import Broker
 from payout_core.provider_client import ProviderClient
 from payout_core.reconcile import Reconciled, reconcile_once
 from payout_core.settings import Settings, load_or_exit
@@ -57,7 +55,7 @@ def _utc(at: datetime | None) -> str:
 
 async def _with_conn(settings: Settings, action: Callable[..., Awaitable[T]]) -> T:
     """Run the action in one transaction: its audit row commits with it or not at all."""
-    engine = create_engine(settings.database_url, pool_size=1)
+    engine = build_engine(settings, pool_size=1)
     try:
         async with engine.begin() as conn:
             return await action(conn)
@@ -197,26 +195,10 @@ async def _audit(settings: Settings, client: str | None, limit: int, as_json: bo
     return 0
 
 
-@contextlib.asynccontextmanager
-async def _engine_and_broker(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, Broker]]:
-    engine = create_engine(settings.database_url, pool_size=2)
-    broker = Broker(
-        settings.amqp_url,
-        retry_base_ms=settings.processor_retry_base_ms,
-        max_attempts=settings.processor_max_attempts,
-    )
-    broker.start()
-    try:
-        await broker.wait_ready(timeout=30)
-        yield engine, broker
-    finally:
-        await broker.close()
-        await engine.dispose()
-
-
 async def _reconcile(settings: Settings, actor: str, stuck_after_s: float) -> int:
     provider = ProviderClient(settings.provider_url, settings.provider_timeout_s)
-    async with _engine_and_broker(settings) as (engine, broker):
+    async with ready_resources(settings, pool_size=2) as resources:
+        engine, broker = resources.engine, resources.broker
         async with engine.connect() as conn:
             started = await conn.scalar(sa.select(sa.func.now()))
         total = Reconciled()
@@ -272,8 +254,9 @@ async def _housekeeping(settings: Settings) -> int:
         batch=settings.housekeeping_batch,
         webhook_events_s=settings.webhook_event_retention_s,
     )
-    async with _engine_and_broker(settings) as (engine, broker):
-        deleted = await housekeep_once(engine, broker.topology.dead_queue, retention)
+    async with ready_resources(settings, pool_size=2) as resources:
+        dead_queue = resources.broker.topology.dead_queue
+        deleted = await housekeep_once(resources.engine, dead_queue, retention)
     if deleted is None:
         print("another housekeeping run holds the lock; nothing done")
         return 0

@@ -10,27 +10,29 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
 from payout_api.adapters.outbox_relay import OutboxRelay
+from payout_api.adapters.payout_repository import SqlPayoutStore
 from payout_api.key_cache import KeyCache
 from payout_api.keys import (
     BROKER,
-    CLOCK,
     ENGINE,
     KEY_CACHE,
     METRICS,
+    PAYOUTS,
     RATE_LIMITER,
     RELAY,
+    RESOURCES,
     SETTINGS,
-    WEBHOOK_SECRETS,
+    WEBHOOKS,
 )
 from payout_api.middlewares import setup_middlewares
 from payout_api.rate_limit import RateLimiter
 from payout_api.routes import setup_routes
-from payout_api.service.payouts import system_clock
+from payout_api.service.payouts import PayoutUseCases, system_clock
+from payout_api.webhooks.service import WebhookUseCases
 from payout_core import audit
+from payout_core.bootstrap import build_resources
 from payout_core.clients import BOOTSTRAP_CLIENT, ensure_client
-from payout_core.db.engine import create_engine
 from payout_core.logging import get_logger
-from payout_core.messaging.broker import Broker
 from payout_core.metrics import ApiMetrics
 from payout_core.settings import Settings
 from payout_core.webhooks.secrets import SecretBox
@@ -39,18 +41,13 @@ log = get_logger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 
 
-async def _database(app: web.Application) -> AsyncIterator[None]:
+async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    engine = create_engine(
-        settings.database_url,
-        pool_size=settings.db_pool_size,
-        max_waiting=settings.api_db_max_waiting,
-    )
-    app[ENGINE] = engine
     if settings.api_bootstrap_key:
         await _ensure_bootstrap_client(app, settings.api_bootstrap_key)
+    app[RESOURCES].start()
     yield
-    await engine.dispose()
+    await app[RESOURCES].close()
 
 
 async def _ensure_bootstrap_client(app: web.Application, key: str) -> None:
@@ -80,45 +77,37 @@ async def _ensure_bootstrap_client(app: web.Application, key: str) -> None:
         delay = min(delay * 2, 5.0)
 
 
-async def _broker(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    broker = Broker(
-        settings.amqp_url,
-        retry_base_ms=settings.processor_retry_base_ms,
-        max_attempts=settings.processor_max_attempts,
-    )
-    app[BROKER] = broker
-    broker.start()
-    yield
-    await broker.close()
-
-
 async def _relay(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    relay = OutboxRelay(
-        app[ENGINE],
-        app[BROKER],
-        app[METRICS],
-        poll_interval_s=settings.outbox_poll_interval_ms / 1000,
-    )
-    app[RELAY] = relay
+    relay = app[RELAY]
     relay.start()
     yield
-    await relay.stop(drain_timeout=min(5.0, settings.shutdown_grace_s))
+    await relay.stop(drain_timeout=min(5.0, app[SETTINGS].shutdown_grace_s))
 
 
 async def create_app(
     settings: Settings, clock: Callable[[], datetime] = system_clock
 ) -> web.Application:
+    """The API composed on the shared resources (payout_core.bootstrap); nothing connects
+    before the app starts (cleanup_ctx)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
-    app[CLOCK] = clock
-    app[METRICS] = ApiMetrics()
+    metrics = app[METRICS] = ApiMetrics()
+    resources = app[RESOURCES] = build_resources(settings, max_waiting=settings.api_db_max_waiting)
+    app[ENGINE], app[BROKER] = resources.engine, resources.broker
+    relay = app[RELAY] = OutboxRelay(
+        resources.engine,
+        resources.broker,
+        metrics,
+        poll_interval_s=settings.outbox_poll_interval_ms / 1000,
+    )
+    app[PAYOUTS] = PayoutUseCases(SqlPayoutStore(resources.engine), metrics, relay.notify, clock)
+    app[WEBHOOKS] = WebhookUseCases(
+        resources.engine, settings, SecretBox.at_start(settings.webhook_secret_key), relay.notify
+    )
     app[KEY_CACHE] = KeyCache(settings.api_key_cache_ttl_s)
     app[RATE_LIMITER] = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
-    app[WEBHOOK_SECRETS] = SecretBox.at_start(settings.webhook_secret_key)
     setup_middlewares(app)
     setup_routes(app)
     # Opened in order, closed in reverse: the relay stops before the broker and the database.
-    app.cleanup_ctx.extend([_database, _broker, _relay])
+    app.cleanup_ctx.extend([_resources, _relay])
     return app

@@ -16,8 +16,14 @@ from aiohttp.typedefs import Handler
 
 from payout_api import context
 from payout_api.keys import ENGINE, KEY_CACHE, METRICS, RATE_LIMITER, SETTINGS
-from payout_api.problems import Problem, from_http_exception, problem_response
+from payout_api.problems import (
+    Problem,
+    from_http_exception,
+    from_use_case_error,
+    problem_response,
+)
 from payout_api.rate_limit import ratelimit_header
+from payout_api.service.errors import UseCaseError
 from payout_core.clients import VerifiedKey, authenticate
 from payout_core.db.engine import autocommit
 from payout_core.db.errors import is_database_unavailable
@@ -55,6 +61,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     except Problem as problem:
         return problem_response(request, problem, rid)
+    except UseCaseError as error:
+        return problem_response(request, from_use_case_error(error), rid)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
+
+from payout_api.handlers.preconditions import etag
+from payout_api.service.errors import (
+    EndpointNotFound,
+    EventNotFound,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidChange,
+    InvalidPayout,
+    PayoutNotFound,
+    UnsafeWebhookUrl,
+    UseCaseError,
+    VersionMismatch,
+)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_BASE = "/problems/"
@@ -101,3 +116,32 @@ def from_http_exception(exc: web.HTTPException) -> Problem:
     detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
     headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
     return Problem(exc.status, slug, detail, headers=headers)
+
+
+def _precondition_failed(error: VersionMismatch) -> Problem:
+    detail = f"If-Match does not match the current version {etag(error.current_version)}."
+    return Problem(412, "precondition-failed", detail)
+
+
+def _invalid(error: InvalidPayout | UnsafeWebhookUrl) -> Problem:
+    return Problem(422, "validation-error", str(error), errors=error.errors)
+
+
+# The one table from the use cases' errors to problems.
+PROBLEMS: dict[type[UseCaseError], Callable[[Any], Problem]] = {
+    PayoutNotFound: lambda e: Problem(404, "not-found", str(e)),
+    EndpointNotFound: lambda e: Problem(404, "not-found", str(e)),
+    EventNotFound: lambda e: Problem(404, "not-found", str(e)),
+    VersionMismatch: _precondition_failed,
+    IdempotencyKeyInUse: lambda e: Problem(
+        409, "idempotency-key-in-use", str(e), headers={"Retry-After": "1"}
+    ),
+    IdempotencyKeyReused: lambda e: Problem(422, "idempotency-key-reused", str(e)),
+    InvalidChange: lambda e: Problem(409, "invalid-transition", str(e)),
+    InvalidPayout: _invalid,
+    UnsafeWebhookUrl: _invalid,
+}
+
+
+def from_use_case_error(error: UseCaseError) -> Problem:
+    return PROBLEMS[type(error)](error)

@@ -12,7 +12,7 @@ from payout_core import tracing
 from payout_core.cli import parse_service_args
 from payout_core.logging import configure_logging, get_logger
 from payout_core.settings import Settings, load_or_exit
-from payout_processor.service import bootstrap
+from payout_processor.wiring import bootstrap
 
 
 async def run(settings: Settings) -> None:

@@ -1,4 +1,5 @@
-"""Telling "PostgreSQL is unavailable right now" (retry later: 503) from a real bug (500)."""
+"""What PostgreSQL's errors mean to the services: "unavailable right now" (retry later: 503)
+as against a real bug (500), and the SQLSTATEs the code reacts to (named once, here)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ UNAVAILABLE_TYPES = (OperationalError, InterfaceError, PoolTimeout, OSError, Tim
 UNAVAILABLE_SQLSTATE_CLASSES = ("08",)  # connection exception
 # read_only_sql_transaction: the server is a standby now (a failover demoted it), see engine.py.
 READ_ONLY_SQLSTATE = "25006"
+# lock_not_available: a lock_timeout ran out (the API waits this way for a held idempotency key).
+LOCK_NOT_AVAILABLE_SQLSTATE = "55P03"
 UNAVAILABLE_SQLSTATES = frozenset(
     {
         READ_ONLY_SQLSTATE,

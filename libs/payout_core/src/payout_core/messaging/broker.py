@@ -125,14 +125,14 @@ class Broker:
         self,
         url: str,
         *,
-        retry_base_ms: int = 1000,
-        max_attempts: int = 5,
+        retry_delays_ms: Sequence[int] = (),
         connect_backoff_max_s: float = 5.0,
     ) -> None:
+        """retry_delays_ms: the delay queues this process retries through (declared with the
+        rest of the topology); a process that never retries declares none."""
         self._urls = split_amqp_urls(url)
         self._next_node = 0
-        self._retry_base_ms = retry_base_ms
-        self._max_attempts = max_attempts
+        self._retry_delays_ms = tuple(retry_delays_ms)
         self._backoff_max = connect_backoff_max_s
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
@@ -174,10 +174,7 @@ class Broker:
             await connection.connect(timeout=5)
             channel = await connection.channel(publisher_confirms=True)
             topology = await declare_topology(
-                channel,
-                retry_base_ms=self._retry_base_ms,
-                max_attempts=self._max_attempts,
-                connection=connection,
+                channel, retry_delays_ms=self._retry_delays_ms, connection=connection
             )
         except BaseException:
             with contextlib.suppress(Exception):

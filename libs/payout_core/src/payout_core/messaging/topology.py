@@ -1,4 +1,5 @@
-"""Exchanges and queues, declared idempotently by both services at start.
+"""Exchanges and queues, declared idempotently by every process at start: the same for all,
+but the retry delay queues, which only a process that retries (the processor) declares.
 
 Built for a RabbitMQ cluster: every queue a payout passes through is a quorum queue
 (replicated on a majority of nodes), the retry delay queues included, and dead-lettering out of
@@ -15,6 +16,7 @@ their messages to payouts.process when the delays run out: each is deleted once 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +33,6 @@ from payout_core.messaging.contracts import (
     QUEUE_DEAD,
     QUEUE_PROCESS,
     ROUTING_KEY_CREATED,
-    retry_delays_ms,
     retry_queue_name,
 )
 from payout_core.webhooks.queues import declare_webhook_queue
@@ -87,12 +88,12 @@ def delay_queue_arguments(delay_ms: int) -> dict[str, Any]:
 
 async def declare_topology(
     channel: AbstractChannel,
-    retry_base_ms: int = 1000,
-    max_attempts: int = 5,
+    retry_delays_ms: Sequence[int] = (),
     connection: AbstractConnection | None = None,
 ) -> Topology:
-    """Declare everything on `channel`. With `connection`, queues that exist with older
-    arguments are upgraded in place as far as RabbitMQ allows (see the module doc)."""
+    """Declare everything on `channel`, with a delay queue for each of `retry_delays_ms`. With
+    `connection`, queues that exist with older arguments are upgraded in place as far as
+    RabbitMQ allows (see the module doc)."""
     exchange = await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
     dlx = await channel.declare_exchange(
         DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
@@ -108,13 +109,12 @@ async def declare_topology(
     )
     process = await channel.declare_queue(QUEUE_PROCESS, durable=True, arguments=process_arguments)
     await process.bind(exchange, routing_key=ROUTING_KEY_CREATED)
-    delays = retry_delays_ms(retry_base_ms, max_attempts)
-    for delay_ms in delays:
+    for delay_ms in retry_delays_ms:
         await channel.declare_queue(
             retry_queue_name(delay_ms), durable=True, arguments=delay_queue_arguments(delay_ms)
         )
     if connection is not None:
-        for delay_ms in delays:
+        for delay_ms in retry_delays_ms:
             legacy = retry_queue_name(delay_ms, LEGACY_RETRY_QUEUE_PREFIX)
             await _delete_if_empty(connection, legacy)
     await declare_webhook_queue(channel, exchange)

@@ -12,10 +12,10 @@ from yarl import URL
 
 from payout_api import context
 from payout_api.handlers.body import body_fingerprint, read_json, validate_body, validate_query
-from payout_api.keys import CLOCK, ENGINE, METRICS, RELAY, SETTINGS
+from payout_api.handlers.preconditions import accepted_versions, etag
+from payout_api.keys import PAYOUTS, SETTINGS
 from payout_api.problems import Problem
-from payout_api.representation import dumps, payout_json
-from payout_api.service import payouts as service
+from payout_api.representation import dumps, event_json, payout_json
 from payout_api.service.pagination import BadCursor, Cursor
 from payout_core.schemas import ListQuerySchema, PayoutCreateSchema, PayoutUpdateSchema
 from payout_core.tracing import annotate_payout
@@ -76,29 +76,24 @@ async def create_payout(request: web.Request) -> web.Response:
         )
     raw = await read_json(request)
     data = validate_body(_create_schema, raw)
-    created = await service.create_payout(
-        request.app[ENGINE],
-        request.app[METRICS],
+    created = await request.app[PAYOUTS].create(
         context.client_id(request),
         data,
         idempotency_key=key,
         request_hash=body_fingerprint(raw),
         request_id=context.request_id(request),
-        clock=request.app[CLOCK],
     )
     structlog.contextvars.bind_contextvars(payout_id=str(created.payout_id))
     annotate_payout(created.payout_id)
-    if not created.replayed:
-        request.app[RELAY].notify()
     headers = {"Location": _location(request, created.payout_id)}
     if created.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return _json(created.body, status=created.status, headers=headers)
+    return _json(created.payout, status=201, headers=headers)
 
 
 async def list_payouts(request: web.Request) -> web.Response:
     query = decode_cursor(validate_query(_list_schema, request, multi=("status",)))
-    page = await service.list_payouts(request.app[ENGINE], context.client_id(request), query)
+    page = await request.app[PAYOUTS].list(context.client_id(request), query)
 
     def link(cursor: Cursor | None) -> str | None:
         if cursor is None:
@@ -117,42 +112,34 @@ async def list_payouts(request: web.Request) -> web.Response:
 
 
 async def get_payout(request: web.Request) -> web.Response:
-    row = await service.get_payout(
-        request.app[ENGINE], context.client_id(request), _payout_id(request)
-    )
-    return _json(payout_json(row), headers={"ETag": service.etag(row["version"])})
+    row = await request.app[PAYOUTS].get(context.client_id(request), _payout_id(request))
+    return _json(payout_json(row), headers={"ETag": etag(row["version"])})
 
 
 async def update_payout(request: web.Request) -> web.Response:
     payout_id = _payout_id(request)
     raw = await read_json(request)
     changes = validate_body(_update_schema, raw)
-    row = await service.update_payout(
-        request.app[ENGINE],
-        request.app[METRICS],
+    row = await request.app[PAYOUTS].update(
         context.client_id(request),
         payout_id,
         changes,
-        if_match=request.headers.get("If-Match"),
+        accepted_versions=accepted_versions(request.headers.get("If-Match")),
         request_id=context.request_id(request),
     )
-    return _json(payout_json(row), headers={"ETag": service.etag(row["version"])})
+    return _json(payout_json(row), headers={"ETag": etag(row["version"])})
 
 
 async def delete_payout(request: web.Request) -> web.Response:
-    await service.delete_payout(
-        request.app[ENGINE],
-        request.app[METRICS],
+    await request.app[PAYOUTS].delete(
         context.client_id(request),
         _payout_id(request),
-        if_match=request.headers.get("If-Match"),
+        accepted_versions=accepted_versions(request.headers.get("If-Match")),
         request_id=context.request_id(request),
     )
     return web.Response(status=204)
 
 
 async def list_events(request: web.Request) -> web.Response:
-    events = await service.payout_events(
-        request.app[ENGINE], context.client_id(request), _payout_id(request)
-    )
-    return _json({"results": events})
+    events = await request.app[PAYOUTS].events(context.client_id(request), _payout_id(request))
+    return _json({"results": [event_json(e) for e in events]})

@@ -1,37 +1,37 @@
-"""Use cases of the payout API. Handlers parse HTTP; this module decides and writes."""
+"""Use cases of the payout API, one object built once per process (payout_api.app): handlers
+parse HTTP and render; this module decides and writes through a PayoutStore
+(payout_api.service.ports), and says what it refuses with the errors of
+payout_api.service.errors."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from marshmallow import ValidationError
-from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from payout_api.adapters import payout_repository as repo
-from payout_api.problems import Problem
-from payout_api.representation import dumps, event_json, payout_json
+from payout_api.service.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidChange,
+    InvalidPayout,
+    PayoutNotFound,
+    VersionMismatch,
+)
 from payout_api.service.pagination import NEXT, PREVIOUS, Cursor
-from payout_core.db.engine import autocommit
-from payout_core.db.transitions import transition
-from payout_core.db.uow import UnitOfWork
+from payout_api.service.ports import PayoutsInTransaction, PayoutStore, Row
 from payout_core.domain.money import format_amount
 from payout_core.domain.status import IllegalTransition, PayoutStatus, check_client_transition
 from payout_core.messaging.contracts import HEADER_REQUEST_ID, ROUTING_KEY_CREATED, PayoutCreated
 from payout_core.metrics import ApiMetrics
+from payout_core.representation import payout_json
 from payout_core.schemas import check_amount_for_currency, flatten_errors
 from payout_core.tracing import context_headers
 
-# How long a request waits for a concurrent one holding the same Idempotency-Key.
-IDEMPOTENCY_LOCK_TIMEOUT = "5s"
-LOCK_NOT_AVAILABLE = "55P03"
 # The columns of a new payout that the request does not provide.
 NEW_PAYOUT = {
     "status": PayoutStatus.PENDING.value,
@@ -44,284 +44,246 @@ NEW_PAYOUT = {
 
 @dataclass
 class Created:
-    status: int
-    body: dict[str, Any]
+    """The payout as created (as payout_json renders it), the first time or replayed."""
+
+    payout: dict[str, Any]
     replayed: bool
     payout_id: uuid.UUID
 
 
 @dataclass
 class Page:
-    rows: list[RowMapping]
+    rows: Sequence[Row]
     next: Cursor | None
     previous: Cursor | None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def _check_if_match(if_match: str | None, version: int) -> None:
-    if if_match is None:
-        return
-    tags = {t.strip().removeprefix("W/") for t in if_match.split(",")}
-    if "*" not in tags and etag(version) not in tags:
-        raise Problem(
-            412,
-            "precondition-failed",
-            f"If-Match does not match the current version {etag(version)}.",
-        )
-
-
-def _not_found(payout_id: uuid.UUID) -> Problem:
-    return Problem(404, "not-found", f"No payout {payout_id}.")
+def _check_version(accepted: Collection[int] | None, version: int) -> None:
+    """`accepted`: the versions the client may change (None: any)."""
+    if accepted is not None and version not in accepted:
+        raise VersionMismatch(version)
 
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def _with_timestamps(body: dict[str, Any], at: datetime) -> dict[str, Any]:
-    """The response body with created_at/updated_at as stored (the database's clock)."""
-    stamped = orjson.loads(dumps({"created_at": at, "updated_at": at}))
-    return {**body, **stamped}
+def _with_timestamps(payout: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The payout with created_at/updated_at as stored (the database's clock)."""
+    return {**payout, "created_at": at, "updated_at": at}
 
 
-async def create_payout(
-    engine: AsyncEngine,
-    metrics: ApiMetrics,
-    client_id: uuid.UUID,
-    data: dict[str, Any],
-    *,
-    idempotency_key: str | None,
-    request_hash: str,
-    request_id: str,
-    clock: Callable[[], datetime] = system_clock,
-) -> Created:
-    """created_at and updated_at are PostgreSQL's: a replica with a skewed clock changes no
-    compared timestamp. `clock` only dates the message (informational, never compared)."""
-    payout_id = uuid.uuid4()
-    values = {
-        "id": payout_id,
-        "client_id": client_id,
-        "amount": data["amount"],
-        "currency": data["currency"],
-        "recipient_details": data["recipient_details"],
-        "description": data["description"],
-        "metadata": data["metadata"],
-        "idempotency_key": idempotency_key,
-        "request_id": request_id,
-    }
-    # The row as it will be stored, but for its timestamps (the database sets them): the
-    # response, and the body replayed for this key (stamped from the record when replayed).
-    unstamped = {**values, **NEW_PAYOUT, "created_at": None, "updated_at": None}
-    body = orjson.loads(dumps(payout_json(unstamped)))
-    claim = None
-    if idempotency_key is not None:
-        claim = {
-            "request_hash": request_hash,
-            "response_status": 201,
-            "response_body": body,
-            "lock_timeout": IDEMPOTENCY_LOCK_TIMEOUT,
+class PayoutUseCases:
+    """`wake_relay` is called after a commit that wrote an outbox message: it is published
+    at once, not at the relay's next poll. `clock` only dates messages (informational, never
+    compared): created_at and updated_at are the database's."""
+
+    def __init__(
+        self,
+        store: PayoutStore,
+        metrics: ApiMetrics,
+        wake_relay: Callable[[], None],
+        clock: Callable[[], datetime] = system_clock,
+    ) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._wake_relay = wake_relay
+        self._clock = clock
+
+    def _count_transition(self, from_status: str, to_status: str) -> None:
+        self._metrics.transitions.labels(**{"from": from_status, "to": to_status}).inc()
+
+    async def create(
+        self,
+        client_id: uuid.UUID,
+        data: dict[str, Any],
+        *,
+        idempotency_key: str | None,
+        request_hash: str,
+        request_id: str,
+    ) -> Created:
+        """A new payout, or with a used idempotency key the one it created (IdempotencyKeyReused
+        when its request differed)."""
+        payout_id = uuid.uuid4()
+        values = {
+            "id": payout_id,
+            "client_id": client_id,
+            "amount": data["amount"],
+            "currency": data["currency"],
+            "recipient_details": data["recipient_details"],
+            "description": data["description"],
+            "metadata": data["metadata"],
+            "idempotency_key": idempotency_key,
+            "request_id": request_id,
         }
-    try:
-        async with autocommit(engine) as conn:
-            written, created_at = await repo.insert_created(
-                conn,
+        # The payout as it will be stored, but for its timestamps (the database sets them):
+        # what is answered, and kept to answer a replay of this key (stamped from the record).
+        unstamped = payout_json({**values, **NEW_PAYOUT, "created_at": None, "updated_at": None})
+        claim = None
+        if idempotency_key is not None:
+            claim = {"request_hash": request_hash, "response_body": unstamped}
+        async with self._store.reading() as payouts:
+            written, created_at = await payouts.insert_created(
                 values,
                 routing_key=ROUTING_KEY_CREATED,
-                payload=PayoutCreated(payout_id=payout_id, created_at=clock()).to_payload(),
+                payload=PayoutCreated(payout_id=payout_id, created_at=self._clock()).to_payload(),
                 # The request's trace context too: the relay publishes the message in it.
                 headers={HEADER_REQUEST_ID: request_id, **context_headers()},
                 claim=claim,
             )
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
-            raise Problem(
-                409,
-                "idempotency-key-in-use",
-                "Another request with this Idempotency-Key is still in progress; retry shortly.",
-                headers={"Retry-After": "1"},
-            ) from None
-        raise
-    if not written:
-        assert idempotency_key is not None  # only a held key stops the insert
-        return await _replay(engine, client_id, idempotency_key, request_hash)
-    metrics.created.labels(currency=data["currency"]).inc()
-    metrics.transitions.labels(**{"from": "none", "to": "pending"}).inc()
-    return Created(201, _with_timestamps(body, created_at), replayed=False, payout_id=payout_id)
+        if not written:
+            assert idempotency_key is not None  # only a held key stops the insert
+            return await self._replay(client_id, idempotency_key, request_hash)
+        self._wake_relay()
+        self._metrics.created.labels(currency=data["currency"]).inc()
+        self._count_transition("none", "pending")
+        return Created(_with_timestamps(unstamped, created_at), replayed=False, payout_id=payout_id)
 
-
-async def _replay(
-    engine: AsyncEngine, client_id: uuid.UUID, key: str, request_hash: str
-) -> Created:
-    async with autocommit(engine) as conn:
-        record = await repo.get_idempotency_record(conn, client_id, key)
-    if record is None:  # pragma: no cover - expired between the two statements
-        raise Problem(
-            409, "idempotency-key-in-use", "Retry the request.", headers={"Retry-After": "1"}
+    async def _replay(self, client_id: uuid.UUID, key: str, request_hash: str) -> Created:
+        async with self._store.reading() as payouts:
+            record = await payouts.get_idempotency_record(client_id, key)
+        if record is None:  # pragma: no cover - expired between the two statements
+            raise IdempotencyKeyInUse("Retry the request.")
+        if record["request_hash"] != request_hash:
+            raise IdempotencyKeyReused()
+        return Created(
+            _with_timestamps(record["response_body"], record["created_at"]),
+            replayed=True,
+            payout_id=record["payout_id"],
         )
-    if record["request_hash"] != request_hash:
-        raise Problem(
-            422,
-            "idempotency-key-reused",
-            "This Idempotency-Key was used with a different request body in the "
-            "last 24 hours; use a new key for a new payout.",
+
+    async def get(self, client_id: uuid.UUID, payout_id: uuid.UUID) -> Row:
+        async with self._store.reading() as payouts:
+            row = await payouts.get(client_id, payout_id)
+        if row is None:
+            raise PayoutNotFound(payout_id)
+        return row
+
+    async def list(self, client_id: uuid.UUID, query: dict[str, Any]) -> Page:
+        cursor: Cursor | None = query.get("cursor")
+        limit = query["limit"]
+        async with self._store.reading() as payouts:
+            rows, has_more = await payouts.list_page(
+                client_id,
+                limit=limit,
+                cursor=cursor,
+                statuses=query.get("status", ()),
+                currency=query.get("currency"),
+                created_after=query.get("created_after"),
+                created_before=query.get("created_before"),
+                idempotency_key=query.get("idempotency_key"),
+            )
+        going_back = cursor is not None and cursor.direction == PREVIOUS
+        more_older = has_more if not going_back else True
+        more_newer = (cursor is not None) if not going_back else has_more
+        first, last = (rows[0], rows[-1]) if rows else (None, None)
+        next_cursor = (
+            Cursor(NEXT, last["created_at"], last["id"])
+            if last is not None and more_older
+            else None
         )
-    return Created(
-        record["response_status"],
-        _with_timestamps(record["response_body"], record["created_at"]),
-        replayed=True,
-        payout_id=record["payout_id"],
-    )
-
-
-async def get_payout(engine: AsyncEngine, client_id: uuid.UUID, payout_id: uuid.UUID) -> RowMapping:
-    async with autocommit(engine) as conn:
-        row = await repo.get(conn, client_id, payout_id)
-    if row is None:
-        raise _not_found(payout_id)
-    return row
-
-
-async def list_payouts(engine: AsyncEngine, client_id: uuid.UUID, query: dict[str, Any]) -> Page:
-    cursor: Cursor | None = query.get("cursor")
-    limit = query["limit"]
-    async with autocommit(engine) as conn:
-        rows, has_more = await repo.list_page(
-            conn,
-            client_id,
-            limit=limit,
-            cursor=cursor,
-            statuses=query.get("status", ()),
-            currency=query.get("currency"),
-            created_after=query.get("created_after"),
-            created_before=query.get("created_before"),
-            idempotency_key=query.get("idempotency_key"),
+        prev_cursor = (
+            Cursor(PREVIOUS, first["created_at"], first["id"])
+            if first is not None and more_newer
+            else None
         )
-    going_back = cursor is not None and cursor.direction == PREVIOUS
-    more_older = has_more if not going_back else True
-    more_newer = (cursor is not None) if not going_back else has_more
-    first, last = (rows[0], rows[-1]) if rows else (None, None)
-    next_cursor = (
-        Cursor(NEXT, last["created_at"], last["id"]) if last is not None and more_older else None
-    )
-    prev_cursor = (
-        Cursor(PREVIOUS, first["created_at"], first["id"])
-        if first is not None and more_newer
-        else None
-    )
-    return Page(rows=rows, next=next_cursor, previous=prev_cursor)
+        return Page(rows=rows, next=next_cursor, previous=prev_cursor)
 
+    @staticmethod
+    async def _lock_for_change(
+        payouts: PayoutsInTransaction,
+        client_id: uuid.UUID,
+        payout_id: uuid.UUID,
+        accepted_versions: Collection[int] | None,
+    ) -> Row:
+        """The client's payout, locked for this transaction, if its version is one accepted."""
+        row = await payouts.get(client_id, payout_id, for_update=True)
+        if row is None:
+            raise PayoutNotFound(payout_id)
+        _check_version(accepted_versions, row["version"])
+        return row
 
-async def _lock_for_change(
-    uow: UnitOfWork, client_id: uuid.UUID, payout_id: uuid.UUID, if_match: str | None
-) -> RowMapping:
-    """The client's payout, locked for this transaction, if If-Match (when sent) matches."""
-    row = await repo.get(uow.conn, client_id, payout_id, for_update=True)
-    if row is None:
-        raise _not_found(payout_id)
-    _check_if_match(if_match, row["version"])
-    return row
-
-
-async def update_payout(
-    engine: AsyncEngine,
-    metrics: ApiMetrics,
-    client_id: uuid.UUID,
-    payout_id: uuid.UUID,
-    changes: dict[str, Any],
-    *,
-    if_match: str | None,
-    request_id: str,
-) -> RowMapping:
-    async with UnitOfWork(engine) as uow:
-        row = await _lock_for_change(uow, client_id, payout_id, if_match)
-        current = PayoutStatus(row["status"])
-        if "status" in changes:
-            requested = PayoutStatus(changes["status"])
+    async def update(
+        self,
+        client_id: uuid.UUID,
+        payout_id: uuid.UUID,
+        changes: dict[str, Any],
+        *,
+        accepted_versions: Collection[int] | None,
+        request_id: str,
+    ) -> Row:
+        """Cancel (a status change), or change the fields of a pending payout."""
+        async with self._store.transaction() as payouts:
+            row = await self._lock_for_change(payouts, client_id, payout_id, accepted_versions)
+            current = PayoutStatus(row["status"])
+            if "status" in changes:
+                requested = PayoutStatus(changes["status"])
+                try:
+                    check_client_transition(current, requested)
+                except IllegalTransition as exc:
+                    raise InvalidChange(f"{exc} Only a pending payout can be cancelled.") from None
+                updated = await payouts.change_status(
+                    payout_id,
+                    current,
+                    requested,
+                    reason="cancelled_by_client",
+                    request_id=request_id,
+                )
+                assert updated is not None  # the row is locked
+                await payouts.commit()
+                self._count_transition(current.value, requested.value)
+                return updated
+            if current is not PayoutStatus.PENDING:
+                raise InvalidChange(
+                    f"A {current} payout cannot be changed; only pending payouts can."
+                )
+            if not changes:
+                return row
+            # The stored amount has the column's scale; compare it as the client wrote it.
+            stored_amount = Decimal(format_amount(row["amount"], row["currency"]))
+            merged = {"amount": stored_amount, "currency": row["currency"], **changes}
             try:
-                check_client_transition(current, requested)
-            except IllegalTransition as exc:
-                raise Problem(
-                    409, "invalid-transition", f"{exc} Only a pending payout can be cancelled."
-                ) from None
-            updated = await transition(
-                uow.conn,
-                payout_id,
-                current,
-                requested,
-                reason="cancelled_by_client",
-                request_id=request_id,
-            )
+                check_amount_for_currency(merged)
+            except ValidationError as exc:
+                raise InvalidPayout(flatten_errors(exc.messages)) from None
+            updated = await payouts.update_fields(payout_id, row["version"], changes)
             assert updated is not None  # the row is locked
-            await uow.commit()
-            metrics.transitions.labels(**{"from": current.value, "to": requested.value}).inc()
+            await payouts.commit()
             return updated
-        if current is not PayoutStatus.PENDING:
-            raise Problem(
-                409,
-                "invalid-transition",
-                f"A {current} payout cannot be changed; only pending payouts can.",
-            )
-        if not changes:
-            return row
-        # The stored amount has the column's scale; compare it as the client wrote it.
-        stored_amount = Decimal(format_amount(row["amount"], row["currency"]))
-        merged = {"amount": stored_amount, "currency": row["currency"], **changes}
-        try:
-            check_amount_for_currency(merged)
-        except ValidationError as exc:
-            raise Problem(
-                422,
-                "validation-error",
-                "The payout is not valid with these changes.",
-                errors=flatten_errors(exc.messages),
-            ) from None
-        updated = await repo.update_fields(uow.conn, payout_id, row["version"], changes)
-        assert updated is not None  # the row is locked
-        await uow.commit()
-        return updated
 
-
-async def delete_payout(
-    engine: AsyncEngine,
-    metrics: ApiMetrics,
-    client_id: uuid.UUID,
-    payout_id: uuid.UUID,
-    *,
-    if_match: str | None,
-    request_id: str,
-) -> None:
-    async with UnitOfWork(engine) as uow:
-        row = await _lock_for_change(uow, client_id, payout_id, if_match)
-        current = PayoutStatus(row["status"])
+    async def delete(
+        self,
+        client_id: uuid.UUID,
+        payout_id: uuid.UUID,
+        *,
+        accepted_versions: Collection[int] | None,
+        request_id: str,
+    ) -> None:
+        """Hide a pending (cancelled first) or cancelled payout."""
+        async with self._store.transaction() as payouts:
+            row = await self._lock_for_change(payouts, client_id, payout_id, accepted_versions)
+            current = PayoutStatus(row["status"])
+            if current is PayoutStatus.PENDING:
+                await payouts.change_status(
+                    payout_id,
+                    current,
+                    PayoutStatus.CANCELLED,
+                    reason="deleted_by_client",
+                    request_id=request_id,
+                )
+            elif current is not PayoutStatus.CANCELLED:
+                raise InvalidChange(
+                    f"A {current} payout cannot be deleted; only pending or cancelled ones."
+                )
+            await payouts.mark_deleted(payout_id)
+            await payouts.commit()
         if current is PayoutStatus.PENDING:
-            await transition(
-                uow.conn,
-                payout_id,
-                current,
-                PayoutStatus.CANCELLED,
-                reason="deleted_by_client",
-                request_id=request_id,
-            )
-        elif current is not PayoutStatus.CANCELLED:
-            raise Problem(
-                409,
-                "invalid-transition",
-                f"A {current} payout cannot be deleted; only pending or cancelled ones.",
-            )
-        await repo.mark_deleted(uow.conn, payout_id)
-        await uow.commit()
-    if current is PayoutStatus.PENDING:
-        metrics.transitions.labels(**{"from": "pending", "to": "cancelled"}).inc()
+            self._count_transition("pending", "cancelled")
 
-
-async def payout_events(
-    engine: AsyncEngine, client_id: uuid.UUID, payout_id: uuid.UUID
-) -> list[dict[str, Any]]:
-    async with autocommit(engine) as conn:
-        if await repo.get(conn, client_id, payout_id) is None:
-            raise _not_found(payout_id)
-        return [event_json(r) for r in await repo.events(conn, payout_id)]
+    async def events(self, client_id: uuid.UUID, payout_id: uuid.UUID) -> Sequence[Row]:
+        """The payout's status changes, oldest first."""
+        async with self._store.reading() as payouts:
+            if await payouts.get(client_id, payout_id) is None:
+                raise PayoutNotFound(payout_id)
+            return await payouts.events(payout_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from aiohttp import web
@@ -10,9 +11,9 @@ from marshmallow import Schema
 from payout_api import context
 from payout_api.handlers.body import read_json, validate_body, validate_query
 from payout_api.handlers.payouts import _json, _link, decode_cursor
-from payout_api.keys import ENGINE, RELAY, SETTINGS, WEBHOOK_SECRETS
+from payout_api.keys import WEBHOOKS
+from payout_api.service.errors import EndpointNotFound
 from payout_api.service.pagination import Cursor
-from payout_api.webhooks import service
 from payout_api.webhooks.representation import attempt_json, endpoint_json
 from payout_api.webhooks.schemas import (
     EndpointCreateSchema,
@@ -53,16 +54,17 @@ def _page(
     return _json({"results": results, "next": link(older), "previous": link(newer)})
 
 
-def _endpoint_id(request: web.Request) -> Any:
-    return service.parse_endpoint_id(request.match_info["id"])
+def _endpoint_id(request: web.Request) -> uuid.UUID:
+    raw = request.match_info["id"]
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise EndpointNotFound(raw) from None
 
 
 async def create_endpoint(request: web.Request) -> web.Response:
     data = validate_body(_create_schema, await read_json(request))
-    row, secret = await service.create_endpoint(
-        request.app[ENGINE],
-        request.app[SETTINGS],
-        request.app[WEBHOOK_SECRETS],
+    row, secret = await request.app[WEBHOOKS].create_endpoint(
         context.client_id(request),
         data,
     )
@@ -72,15 +74,15 @@ async def create_endpoint(request: web.Request) -> web.Response:
 
 async def list_endpoints(request: web.Request) -> web.Response:
     query = _paged_query(_endpoint_list_schema, request)
-    rows, older, newer = await service.list_endpoints(
-        request.app[ENGINE], context.client_id(request), query
+    rows, older, newer = await request.app[WEBHOOKS].list_endpoints(
+        context.client_id(request), query
     )
     return _page(request, "webhook-endpoints", [endpoint_json(r) for r in rows], older, newer)
 
 
 async def get_endpoint(request: web.Request) -> web.Response:
-    row = await service.get_endpoint(
-        request.app[ENGINE], context.client_id(request), _endpoint_id(request)
+    row = await request.app[WEBHOOKS].get_endpoint(
+        context.client_id(request), _endpoint_id(request)
     )
     return _json(endpoint_json(row))
 
@@ -88,9 +90,7 @@ async def get_endpoint(request: web.Request) -> web.Response:
 async def update_endpoint(request: web.Request) -> web.Response:
     endpoint_id = _endpoint_id(request)
     changes = validate_body(_update_schema, await read_json(request))
-    row = await service.update_endpoint(
-        request.app[ENGINE],
-        request.app[SETTINGS],
+    row = await request.app[WEBHOOKS].update_endpoint(
         context.client_id(request),
         endpoint_id,
         changes,
@@ -99,17 +99,12 @@ async def update_endpoint(request: web.Request) -> web.Response:
 
 
 async def delete_endpoint(request: web.Request) -> web.Response:
-    await service.delete_endpoint(
-        request.app[ENGINE], context.client_id(request), _endpoint_id(request)
-    )
+    await request.app[WEBHOOKS].delete_endpoint(context.client_id(request), _endpoint_id(request))
     return web.Response(status=204)
 
 
 async def rotate_secret(request: web.Request) -> web.Response:
-    row, secret = await service.rotate_secret(
-        request.app[ENGINE],
-        request.app[SETTINGS],
-        request.app[WEBHOOK_SECRETS],
+    row, secret = await request.app[WEBHOOKS].rotate_secret(
         context.client_id(request),
         _endpoint_id(request),
     )
@@ -123,36 +118,32 @@ async def rotate_secret(request: web.Request) -> web.Response:
 
 
 async def list_deliveries(request: web.Request) -> web.Response:
-    rows = await service.list_attempts(
-        request.app[ENGINE], context.client_id(request), _endpoint_id(request), ATTEMPTS_SHOWN
+    rows = await request.app[WEBHOOKS].list_attempts(
+        context.client_id(request), _endpoint_id(request), ATTEMPTS_SHOWN
     )
     return _json({"results": [attempt_json(r) for r in rows]})
 
 
 async def list_events(request: web.Request) -> web.Response:
     query = _paged_query(_event_list_schema, request, multi=("type",))
-    rows, older, newer = await service.list_events(
-        request.app[ENGINE], context.client_id(request), query
-    )
+    rows, older, newer = await request.app[WEBHOOKS].list_events(context.client_id(request), query)
     return _page(request, "events", [event_json(r) for r in rows], older, newer)
 
 
 async def get_event(request: web.Request) -> web.Response:
-    row = await service.get_event(
-        request.app[ENGINE], context.client_id(request), request.match_info["id"]
+    row = await request.app[WEBHOOKS].get_event(
+        context.client_id(request), request.match_info["id"]
     )
     return _json(event_json(row))
 
 
 async def redeliver_event(request: web.Request) -> web.Response:
     query = validate_query(_redeliver_schema, request, multi=())
-    order = await service.redeliver(
-        request.app[ENGINE],
+    order = await request.app[WEBHOOKS].redeliver(
         context.client_id(request),
         request.match_info["id"],
         query.get("endpoint_id"),
     )
-    request.app[RELAY].notify()
     return _json(
         {
             "event_id": public_event_id(order.event_id),

@@ -4,7 +4,7 @@ another client's endpoint or event is a 404, as for payouts."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from payout_api.problems import Problem
+from payout_api.service.errors import EndpointNotFound, EventNotFound, UnsafeWebhookUrl
 from payout_api.service.pagination import NEXT, PREVIOUS, Cursor
 from payout_core.db.engine import autocommit
 from payout_core.db.tables import outbox, webhook_attempts, webhook_endpoints, webhook_events
@@ -24,26 +24,6 @@ from payout_core.webhooks.urls import UnsafeUrl, check_destination
 
 ep = webhook_endpoints.c
 ev = webhook_events.c
-
-
-def _endpoint_not_found(raw: object) -> Problem:
-    return Problem(404, "not-found", f"No webhook endpoint {str(raw)[:64]!r}.")
-
-
-def parse_endpoint_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise _endpoint_not_found(raw) from None
-
-
-async def _check_url(url: str, settings: Settings) -> None:
-    try:
-        await check_destination(url, allow_private=settings.webhook_allow_private_urls)
-    except UnsafeUrl as exc:
-        raise Problem(
-            422, "validation-error", f"url {exc}.", errors={"url": [f"The URL {exc}."]}
-        ) from None
 
 
 async def page(
@@ -76,41 +56,6 @@ async def page(
     return rows, older, newer
 
 
-# --- endpoints ---------------------------------------------------------------------------
-
-
-async def create_endpoint(
-    engine: AsyncEngine,
-    settings: Settings,
-    box: SecretBox,
-    client_id: uuid.UUID,
-    data: dict[str, Any],
-) -> tuple[RowMapping, str]:
-    """The new endpoint and its secret (shown to the client this once)."""
-    await _check_url(data["url"], settings)
-    secret = new_secret()
-    async with engine.begin() as conn:
-        row = (
-            (
-                await conn.execute(
-                    webhook_endpoints.insert()
-                    .values(
-                        id=uuid.uuid4(),
-                        client_id=client_id,
-                        url=data["url"],
-                        description=data.get("description", ""),
-                        enabled_events=sorted(set(data["enabled_events"])),
-                        secret=box.seal(secret),
-                    )
-                    .returning(*webhook_endpoints.c)
-                )
-            )
-            .mappings()
-            .one()
-        )
-    return row, secret
-
-
 async def _get_endpoint(
     conn: AsyncConnection, client_id: uuid.UUID, endpoint_id: uuid.UUID
 ) -> RowMapping:
@@ -124,177 +69,215 @@ async def _get_endpoint(
         .first()
     )
     if row is None:
-        raise _endpoint_not_found(endpoint_id)
+        raise EndpointNotFound(endpoint_id)
     return row
 
 
-async def get_endpoint(
-    engine: AsyncEngine, client_id: uuid.UUID, endpoint_id: uuid.UUID
-) -> RowMapping:
-    async with autocommit(engine) as conn:
-        return await _get_endpoint(conn, client_id, endpoint_id)
+class WebhookUseCases:
+    """Built once per process (payout_api.app); `wake_relay` as for PayoutUseCases."""
 
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: Settings,
+        box: SecretBox,
+        wake_relay: Callable[[], None],
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._box = box
+        self._wake_relay = wake_relay
 
-async def list_endpoints(
-    engine: AsyncEngine, client_id: uuid.UUID, query: dict[str, Any]
-) -> tuple[list[RowMapping], Cursor | None, Cursor | None]:
-    async with autocommit(engine) as conn:
-        return await page(
-            conn,
-            webhook_endpoints,
-            [ep.client_id == client_id],
-            query.get("cursor"),
-            query["limit"],
-        )
+    async def _check_url(self, url: str) -> None:
+        try:
+            await check_destination(url, allow_private=self._settings.webhook_allow_private_urls)
+        except UnsafeUrl as exc:
+            raise UnsafeWebhookUrl(str(exc)) from None
 
+    # --- endpoints ---------------------------------------------------------------------------
 
-async def update_endpoint(
-    engine: AsyncEngine,
-    settings: Settings,
-    client_id: uuid.UUID,
-    endpoint_id: uuid.UUID,
-    changes: dict[str, Any],
-) -> RowMapping:
-    if "url" in changes:
-        await _check_url(changes["url"], settings)
-    values: dict[str, Any] = dict(changes)
-    if "enabled_events" in values:
-        values["enabled_events"] = sorted(set(values["enabled_events"]))
-    if values.get("status") == "enabled":  # enabled again: a fresh start
-        values.update(disabled_reason=None, failing_since=None)
-    elif values.get("status") == "disabled":
-        values["disabled_reason"] = "by_client"
-    async with engine.begin() as conn:
-        await _get_endpoint(conn, client_id, endpoint_id)
-        if not values:
-            return await _get_endpoint(conn, client_id, endpoint_id)
-        return (
-            (
-                await conn.execute(
-                    webhook_endpoints.update()
-                    .where(ep.id == endpoint_id)
-                    .values(**values, updated_at=sa.func.now())
-                    .returning(*webhook_endpoints.c)
-                )
-            )
-            .mappings()
-            .one()
-        )
-
-
-async def delete_endpoint(
-    engine: AsyncEngine, client_id: uuid.UUID, endpoint_id: uuid.UUID
-) -> None:
-    async with engine.begin() as conn:
-        deleted = await conn.scalar(
-            webhook_endpoints.delete()
-            .where(ep.id == endpoint_id, ep.client_id == client_id)
-            .returning(ep.id)
-        )
-    if deleted is None:
-        raise _endpoint_not_found(endpoint_id)
-
-
-async def rotate_secret(
-    engine: AsyncEngine,
-    settings: Settings,
-    box: SecretBox,
-    client_id: uuid.UUID,
-    endpoint_id: uuid.UUID,
-) -> tuple[RowMapping, str]:
-    """A new secret; the current one keeps signing (beside it) for WEBHOOK_SECRET_OVERLAP_S."""
-    secret = new_secret()
-    async with engine.begin() as conn:
-        await _get_endpoint(conn, client_id, endpoint_id)
-        row = (
-            (
-                await conn.execute(
-                    webhook_endpoints.update()
-                    .where(ep.id == endpoint_id)
-                    .values(
-                        secret=box.seal(secret),
-                        previous_secret=ep.secret,
-                        previous_secret_expires_at=sa.func.now()
-                        + timedelta(seconds=settings.webhook_secret_overlap_s),
-                        updated_at=sa.func.now(),
+    async def create_endpoint(
+        self,
+        client_id: uuid.UUID,
+        data: dict[str, Any],
+    ) -> tuple[RowMapping, str]:
+        """The new endpoint and its secret (shown to the client this once)."""
+        await self._check_url(data["url"])
+        secret = new_secret()
+        async with self._engine.begin() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        webhook_endpoints.insert()
+                        .values(
+                            id=uuid.uuid4(),
+                            client_id=client_id,
+                            url=data["url"],
+                            description=data.get("description", ""),
+                            enabled_events=sorted(set(data["enabled_events"])),
+                            secret=self._box.seal(secret),
+                        )
+                        .returning(*webhook_endpoints.c)
                     )
-                    .returning(*webhook_endpoints.c)
                 )
+                .mappings()
+                .one()
             )
-            .mappings()
-            .one()
-        )
-    return row, secret
+        return row, secret
 
+    async def get_endpoint(self, client_id: uuid.UUID, endpoint_id: uuid.UUID) -> RowMapping:
+        async with autocommit(self._engine) as conn:
+            return await _get_endpoint(conn, client_id, endpoint_id)
 
-async def list_attempts(
-    engine: AsyncEngine, client_id: uuid.UUID, endpoint_id: uuid.UUID, limit: int
-) -> list[RowMapping]:
-    """The newest attempts first."""
-    async with autocommit(engine) as conn:
-        await _get_endpoint(conn, client_id, endpoint_id)
-        result = await conn.execute(
-            sa.select(webhook_attempts)
-            .where(webhook_attempts.c.endpoint_id == endpoint_id)
-            .order_by(webhook_attempts.c.id.desc())
-            .limit(limit)
-        )
-        return list(result.mappings())
-
-
-# --- events ------------------------------------------------------------------------------
-
-
-def _event_not_found(raw: str) -> Problem:
-    return Problem(404, "not-found", f"No event {raw[:64]!r}.")
-
-
-async def list_events(
-    engine: AsyncEngine, client_id: uuid.UUID, query: dict[str, Any]
-) -> tuple[list[RowMapping], Cursor | None, Cursor | None]:
-    conditions: list[Any] = [ev.client_id == client_id]
-    types: Sequence[str] = query.get("type", ())
-    if types:
-        conditions.append(ev.type.in_(list(types)))
-    if "payout_id" in query:
-        conditions.append(ev.payout_id == query["payout_id"])
-    if "created_after" in query:
-        conditions.append(ev.created_at > query["created_after"])
-    if "created_before" in query:
-        conditions.append(ev.created_at < query["created_before"])
-    async with autocommit(engine) as conn:
-        return await page(conn, webhook_events, conditions, query.get("cursor"), query["limit"])
-
-
-async def get_event(engine: AsyncEngine, client_id: uuid.UUID, raw_id: str) -> RowMapping:
-    event_id = parse_event_id(raw_id)
-    if event_id is None:
-        raise _event_not_found(raw_id)
-    async with autocommit(engine) as conn:
-        row = (
-            (
-                await conn.execute(
-                    sa.select(webhook_events).where(ev.id == event_id, ev.client_id == client_id)
-                )
+    async def list_endpoints(
+        self, client_id: uuid.UUID, query: dict[str, Any]
+    ) -> tuple[list[RowMapping], Cursor | None, Cursor | None]:
+        async with autocommit(self._engine) as conn:
+            return await page(
+                conn,
+                webhook_endpoints,
+                [ep.client_id == client_id],
+                query.get("cursor"),
+                query["limit"],
             )
-            .mappings()
-            .first()
-        )
-    if row is None:
-        raise _event_not_found(raw_id)
-    return row
 
-
-async def redeliver(
-    engine: AsyncEngine, client_id: uuid.UUID, raw_id: str, endpoint_id: uuid.UUID | None
-) -> DeliveryOrder:
-    """Queue the event again (through the outbox, so the order survives a broker outage)."""
-    event = await get_event(engine, client_id, raw_id)
-    order = DeliveryOrder(event["id"], endpoint_id)
-    async with engine.begin() as conn:
-        if endpoint_id is not None:
+    async def update_endpoint(
+        self,
+        client_id: uuid.UUID,
+        endpoint_id: uuid.UUID,
+        changes: dict[str, Any],
+    ) -> RowMapping:
+        if "url" in changes:
+            await self._check_url(changes["url"])
+        values: dict[str, Any] = dict(changes)
+        if "enabled_events" in values:
+            values["enabled_events"] = sorted(set(values["enabled_events"]))
+        if values.get("status") == "enabled":  # enabled again: a fresh start
+            values.update(disabled_reason=None, failing_since=None)
+        elif values.get("status") == "disabled":
+            values["disabled_reason"] = "by_client"
+        async with self._engine.begin() as conn:
             await _get_endpoint(conn, client_id, endpoint_id)
-        await conn.execute(
-            outbox.insert().values(routing_key=ROUTING_KEY_EVENT, payload=order.to_payload())
-        )
-    return order
+            if not values:
+                return await _get_endpoint(conn, client_id, endpoint_id)
+            return (
+                (
+                    await conn.execute(
+                        webhook_endpoints.update()
+                        .where(ep.id == endpoint_id)
+                        .values(**values, updated_at=sa.func.now())
+                        .returning(*webhook_endpoints.c)
+                    )
+                )
+                .mappings()
+                .one()
+            )
+
+    async def delete_endpoint(self, client_id: uuid.UUID, endpoint_id: uuid.UUID) -> None:
+        async with self._engine.begin() as conn:
+            deleted = await conn.scalar(
+                webhook_endpoints.delete()
+                .where(ep.id == endpoint_id, ep.client_id == client_id)
+                .returning(ep.id)
+            )
+        if deleted is None:
+            raise EndpointNotFound(endpoint_id)
+
+    async def rotate_secret(
+        self,
+        client_id: uuid.UUID,
+        endpoint_id: uuid.UUID,
+    ) -> tuple[RowMapping, str]:
+        """A new secret; the current one keeps signing (beside it) for WEBHOOK_SECRET_OVERLAP_S."""
+        secret = new_secret()
+        async with self._engine.begin() as conn:
+            await _get_endpoint(conn, client_id, endpoint_id)
+            row = (
+                (
+                    await conn.execute(
+                        webhook_endpoints.update()
+                        .where(ep.id == endpoint_id)
+                        .values(
+                            secret=self._box.seal(secret),
+                            previous_secret=ep.secret,
+                            previous_secret_expires_at=sa.func.now()
+                            + timedelta(seconds=self._settings.webhook_secret_overlap_s),
+                            updated_at=sa.func.now(),
+                        )
+                        .returning(*webhook_endpoints.c)
+                    )
+                )
+                .mappings()
+                .one()
+            )
+        return row, secret
+
+    async def list_attempts(
+        self, client_id: uuid.UUID, endpoint_id: uuid.UUID, limit: int
+    ) -> list[RowMapping]:
+        """The newest attempts first."""
+        async with autocommit(self._engine) as conn:
+            await _get_endpoint(conn, client_id, endpoint_id)
+            result = await conn.execute(
+                sa.select(webhook_attempts)
+                .where(webhook_attempts.c.endpoint_id == endpoint_id)
+                .order_by(webhook_attempts.c.id.desc())
+                .limit(limit)
+            )
+            return list(result.mappings())
+
+    # --- events ------------------------------------------------------------------------------
+
+    async def list_events(
+        self, client_id: uuid.UUID, query: dict[str, Any]
+    ) -> tuple[list[RowMapping], Cursor | None, Cursor | None]:
+        conditions: list[Any] = [ev.client_id == client_id]
+        types: Sequence[str] = query.get("type", ())
+        if types:
+            conditions.append(ev.type.in_(list(types)))
+        if "payout_id" in query:
+            conditions.append(ev.payout_id == query["payout_id"])
+        if "created_after" in query:
+            conditions.append(ev.created_at > query["created_after"])
+        if "created_before" in query:
+            conditions.append(ev.created_at < query["created_before"])
+        async with autocommit(self._engine) as conn:
+            return await page(conn, webhook_events, conditions, query.get("cursor"), query["limit"])
+
+    async def get_event(self, client_id: uuid.UUID, raw_id: str) -> RowMapping:
+        event_id = parse_event_id(raw_id)
+        if event_id is None:
+            raise EventNotFound(raw_id)
+        async with autocommit(self._engine) as conn:
+            row = (
+                (
+                    await conn.execute(
+                        sa.select(webhook_events).where(
+                            ev.id == event_id, ev.client_id == client_id
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise EventNotFound(raw_id)
+        return row
+
+    async def redeliver(
+        self,
+        client_id: uuid.UUID,
+        raw_id: str,
+        endpoint_id: uuid.UUID | None,
+    ) -> DeliveryOrder:
+        """Queue the event again (through the outbox, so the order survives a broker outage)."""
+        event = await self.get_event(client_id, raw_id)
+        order = DeliveryOrder(event["id"], endpoint_id)
+        async with self._engine.begin() as conn:
+            if endpoint_id is not None:
+                await _get_endpoint(conn, client_id, endpoint_id)
+            await conn.execute(
+                outbox.insert().values(routing_key=ROUTING_KEY_EVENT, payload=order.to_payload())
+            )
+        self._wake_relay()  # the order is committed: publish it now, not at the next poll
+        return order

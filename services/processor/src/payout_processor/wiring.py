@@ -1,6 +1,6 @@
-"""Wiring of the processor: database, broker, provider client, consumer, reconciler,
-housekeeping, gauges and the small HTTP server for health and metrics. `bootstrap()` builds
-it; `run()` runs it."""
+"""The processor's wiring: on the shared resources (database, broker: payout_core.bootstrap),
+the provider client, consumer, webhook deliverer, reconciler, housekeeping, gauges and the
+small HTTP server for health and metrics. `bootstrap()` builds it; `start()`/`stop()` run it."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ import aio_pika.exceptions
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from payout_core.bootstrap import build_resources
 from payout_core.db import attention
-from payout_core.db.engine import create_engine
 from payout_core.housekeeping import Retention, housekeep_once
 from payout_core.http_observability import observe_requests
 from payout_core.logging import get_logger
 from payout_core.messaging.broker import Broker
+from payout_core.messaging.contracts import retry_delays_ms
 from payout_core.metrics import ProcessorMetrics
 from payout_core.ops_http import healthz, metrics_response, readiness
 from payout_core.provider_client import ProviderClient
@@ -175,12 +176,15 @@ class ProcessorService:
 
 
 def bootstrap(settings: Settings) -> ProcessorService:
-    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
-    broker = Broker(
-        settings.amqp_url,
-        retry_base_ms=settings.processor_retry_base_ms,
-        max_attempts=settings.processor_max_attempts,
+    """The processor composed on the shared resources (payout_core.bootstrap): it alone
+    retries, so it alone declares the delay queues."""
+    resources = build_resources(
+        settings,
+        retry_delays_ms=retry_delays_ms(
+            settings.processor_retry_base_ms, settings.processor_max_attempts
+        ),
     )
+    engine, broker = resources.engine, resources.broker
     metrics = ProcessorMetrics()
     provider = ProviderClient(settings.provider_url, settings.provider_timeout_s)
     consumer = PayoutConsumer(

@@ -1,0 +1,84 @@
+"""What the payout use cases need of storage, as protocols: the SQL adapter
+(payout_api.adapters.payout_repository) implements them, and unit tests fake them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Protocol
+
+from payout_api.service.pagination import Cursor
+from payout_core.domain.status import PayoutStatus
+
+# A stored row by column name (SQLAlchemy's RowMapping also takes columns as keys).
+Row = Mapping[Any, Any]
+
+
+class Payouts(Protocol):
+    """One client's payouts on one connection (every read is scoped to the client)."""
+
+    async def get(
+        self, client_id: uuid.UUID, payout_id: uuid.UUID, *, for_update: bool = False
+    ) -> Row | None: ...
+
+    async def insert_created(
+        self,
+        values: Mapping[str, Any],
+        *,
+        routing_key: str,
+        payload: Mapping[str, Any],
+        headers: Mapping[str, str],
+        claim: Mapping[str, Any] | None = None,
+    ) -> tuple[bool, datetime]:
+        """(written, created_at); not written when a live record holds the idempotency key.
+        IdempotencyKeyInUse: a concurrent request holds it."""
+        ...
+
+    async def get_idempotency_record(self, client_id: uuid.UUID, key: str) -> Row | None: ...
+
+    async def list_page(
+        self,
+        client_id: uuid.UUID,
+        *,
+        limit: int,
+        cursor: Cursor | None,
+        statuses: Sequence[str] = (),
+        currency: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Sequence[Row], bool]: ...
+
+    async def change_status(
+        self,
+        payout_id: uuid.UUID,
+        current: PayoutStatus,
+        requested: PayoutStatus,
+        *,
+        reason: str,
+        request_id: str | None,
+    ) -> Row | None: ...
+
+    async def update_fields(
+        self, payout_id: uuid.UUID, expected_version: int, values: Mapping[str, Any]
+    ) -> Row | None: ...
+
+    async def mark_deleted(self, payout_id: uuid.UUID) -> None: ...
+
+    async def events(self, payout_id: uuid.UUID) -> Sequence[Row]: ...
+
+
+class PayoutsInTransaction(Payouts, Protocol):
+    async def commit(self) -> None: ...
+
+
+class PayoutStore(Protocol):
+    def reading(self) -> AbstractAsyncContextManager[Payouts]:
+        """Each statement its own transaction (reads, and writes that are one statement)."""
+        ...
+
+    def transaction(self) -> AbstractAsyncContextManager[PayoutsInTransaction]:
+        """One transaction, rolled back unless committed."""
+        ...
