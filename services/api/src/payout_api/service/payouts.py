@@ -20,7 +20,7 @@ from payout_api.problems import Problem
 from payout_api.representation import dumps, event_json, payout_json
 from payout_api.service.pagination import NEXT, PREVIOUS, Cursor
 from payout_core.db.engine import autocommit
-from payout_core.db.transitions import transition
+from payout_core.db.transitions import NEW_PAYOUT, transition
 from payout_core.db.uow import UnitOfWork
 from payout_core.domain.money import format_amount
 from payout_core.domain.status import IllegalTransition, PayoutStatus, check_client_transition
@@ -32,14 +32,6 @@ from payout_core.tracing import context_headers
 # How long a request waits for a concurrent one holding the same Idempotency-Key.
 IDEMPOTENCY_LOCK_TIMEOUT = "5s"
 LOCK_NOT_AVAILABLE = "55P03"
-# The columns of a new payout that the request does not provide.
-NEW_PAYOUT = {
-    "status": PayoutStatus.PENDING.value,
-    "failure_code": None,
-    "failure_message": None,
-    "processed_at": None,
-    "version": 1,
-}
 
 
 @dataclass
