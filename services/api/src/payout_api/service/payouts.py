@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from payout_api.adapters import payout_repository as repo
 from payout_api.problems import Problem
 from payout_api.representation import dumps, event_json, payout_json
+from payout_api.schemas import check_amount_for_currency, flatten_errors
 from payout_api.service.pagination import NEXT, PREVIOUS, Cursor
 from payout_core.db.engine import autocommit
 from payout_core.db.transitions import NEW_PAYOUT, transition
@@ -26,7 +27,6 @@ from payout_core.domain.money import format_amount
 from payout_core.domain.status import IllegalTransition, PayoutStatus, check_client_transition
 from payout_core.messaging.contracts import HEADER_REQUEST_ID, ROUTING_KEY_CREATED, PayoutCreated
 from payout_core.metrics import ApiMetrics
-from payout_core.schemas import check_amount_for_currency, flatten_errors
 from payout_core.tracing import context_headers
 
 # How long a request waits for a concurrent one holding the same Idempotency-Key.
