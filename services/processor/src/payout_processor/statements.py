@@ -19,7 +19,7 @@ from payout_processor.batching import Batcher
 
 
 @dataclass(frozen=True)
-class Target:
+class PayoutToProcess:
     """A payout as processing sees it, after start()."""
 
     status: PayoutStatus  # as found, before this call moved it
@@ -54,14 +54,14 @@ def _payout_id(call: _Start | _Finish) -> uuid.UUID:
 class ProcessingStatements:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._starts: Batcher[_Start, Target | None] = Batcher(
+        self._starts: Batcher[_Start, PayoutToProcess | None] = Batcher(
             self._start_all, _payout_id, name="start processing"
         )
         self._finishes: Batcher[_Finish, datetime | None] = Batcher(
             self._finish_all, _payout_id, name="finish processing"
         )
 
-    async def start(self, payout_id: uuid.UUID, request_id: str | None) -> Target | None:
+    async def start(self, payout_id: uuid.UUID, request_id: str | None) -> PayoutToProcess | None:
         """pending -> processing if it still is; None for an unknown payout."""
         return await self._starts.submit(_Start(payout_id, request_id))
 
@@ -82,7 +82,7 @@ class ProcessingStatements:
             _Finish(payout_id, to_status, failure_code, failure_message, reason, request_id)
         )
 
-    async def _start_all(self, calls: Sequence[_Start]) -> list[Target | None]:
+    async def _start_all(self, calls: Sequence[_Start]) -> list[PayoutToProcess | None]:
         params = {
             "ids": [c.payout_id for c in calls],
             "request_ids": [c.request_id for c in calls],
@@ -90,7 +90,7 @@ class ProcessingStatements:
         async with autocommit(self._engine) as conn:
             rows: Any = (await conn.execute(START, params)).all()
         found = {
-            row.id: Target(
+            row.id: PayoutToProcess(
                 status=PayoutStatus(row.status),
                 deleted=row.deleted_at is not None,
                 started=row.started,

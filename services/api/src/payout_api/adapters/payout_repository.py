@@ -44,8 +44,8 @@ async def get(
 # the rest is written only if the claim succeeded (no live record holds the key); a concurrent
 # request holding the same key is waited for at most lock_timeout, set for this statement alone.
 _OUTBOX_MESSAGE = """, message AS (
-    INSERT INTO outbox (routing_key, payload, headers)
-    SELECT :routing_key, :payload, :headers FROM payout
+    INSERT INTO outbox (message_id, routing_key, payload, headers)
+    SELECT id::text, :routing_key, :payload, :headers FROM payout
 )
 SELECT (SELECT count(*) FROM payout) AS created, now() AS at"""
 _CLAIM = """

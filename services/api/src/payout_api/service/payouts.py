@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -47,7 +47,6 @@ class Page:
     rows: list[RowMapping]
     next: Cursor | None
     previous: Cursor | None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def etag(version: int) -> str:
