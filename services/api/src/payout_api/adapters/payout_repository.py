@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from payout_api.service.pagination import NEXT, Cursor
+from payout_api.pagination import NEXT, Cursor
 from payout_core.db.tables import IDEMPOTENCY_KEY_TTL, idempotency_keys, payout_events, payouts
 from payout_core.db.transitions import create_ctes
 from payout_core.domain.status import PayoutStatus

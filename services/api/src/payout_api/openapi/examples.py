@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
+from payout_api.pagination import NEXT, Cursor
 from payout_api.representation import dumps, event_json, payout_json
-from payout_api.service.pagination import NEXT, Cursor
 from payout_core.db.transitions import NEW_PAYOUT
 from payout_core.domain.failures import failure_message
 

@@ -16,10 +16,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payout_api.adapters import payout_repository as repo
+from payout_api.pagination import NEXT, PREVIOUS, Cursor
 from payout_api.problems import Problem
 from payout_api.representation import dumps, event_json, payout_json
 from payout_api.schemas import check_amount_for_currency, flatten_errors
-from payout_api.service.pagination import NEXT, PREVIOUS, Cursor
 from payout_core.db.engine import autocommit
 from payout_core.db.transitions import NEW_PAYOUT, transition
 from payout_core.db.uow import UnitOfWork
