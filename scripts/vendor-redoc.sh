@@ -2,7 +2,7 @@
 # Refresh the vendored Redoc bundle that the API serves at /api/schema/redoc/.
 #
 # Redoc has no PyPI package, so its standalone bundle (with its licences) is committed under
-# services/api/src/payout_api/static/redoc/ and this script is how it got there: it takes the
+# services/api/src/payout_api/openapi/static/redoc/ and this script is how it got there: it takes the
 # pinned version from the npm registry, checks the tarball against the pinned integrity hash
 # and copies the files. A fresh clone, `make run` and the image need nothing more.
 #
@@ -14,7 +14,7 @@ VERSION="${REDOC_VERSION:-2.5.4}"
 INTEGRITY="${REDOC_INTEGRITY:-sha512-M6jWhG1qoBnH6TFmzJnstyCZ87HmOY/UzDm78mHiYihEdlV/YcS9ogOo1NlElnJMeLsyxHFe2yFc4sNjHTrABQ==}"
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-DEST="$ROOT/services/api/src/payout_api/static/redoc"
+DEST="$ROOT/services/api/src/payout_api/openapi/static/redoc"
 
 if ! command -v npm >/dev/null 2>&1; then
     echo "vendor-redoc: npm is needed to fetch redoc@$VERSION (apt-get install npm)" >&2

@@ -12,7 +12,7 @@ import hypothesis
 import pytest
 import schemathesis
 
-from payout_api.openapi import build_document
+from payout_api.openapi.document import build_document
 from tests.contract.conftest import LiveApi
 from tests.support.fuzz_seed import FUZZ_SEED
 

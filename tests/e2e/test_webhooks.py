@@ -21,8 +21,8 @@ from tests.support.scrape import metric_value
 from tests.support.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.e2e
-PROCESSED = "DE89370400440532013000"
-FAILED = "000111111116"  # the provider answers no_account
+PAID_ACCOUNT = "DE89370400440532013000"
+NO_ACCOUNT = "000111111116"  # the provider answers no_account
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def verified(received, secret: str) -> dict:
 
 async def test_a_processed_payout_sends_three_signed_events(stack, receiver, session):
     endpoint = await add_endpoint(session, stack, receiver.url, ["*"])
-    created = await create(session, stack, payout(PROCESSED))
+    created = await create(session, stack, payout(PAID_ACCOUNT))
     final = await wait_terminal(session, stack, created["id"])
     got = await eventually(
         lambda: _async(len(receiver.received) >= 3 and receiver.received),
@@ -100,7 +100,7 @@ async def test_a_receiver_failing_twice_gets_the_same_webhook_id_a_third_time(
 ):
     receiver.statuses = [500, 500]
     endpoint = await add_endpoint(session, stack, receiver.url, ["payout.created"])
-    await create(session, stack, payout(PROCESSED))
+    await create(session, stack, payout(PAID_ACCOUNT))
     await eventually(lambda: _async(len(receiver.received) >= 3), timeout=20, what="3 attempts")
     assert len({r.webhook_id for r in receiver.received}) == 1
     attempts = await eventually(
@@ -127,7 +127,7 @@ async def test_a_filtered_endpoint_receives_only_its_types_and_no_other_clients(
         await add_endpoint(session, other, stranger.url, ["*"])
         await add_endpoint(session, stack, receiver.url, ["payout.failed"])
         await add_endpoint(session, stack, everything.url, ["*"])
-        for account in (PROCESSED, FAILED):
+        for account in (PAID_ACCOUNT, NO_ACCOUNT):
             await wait_terminal(
                 session, stack, (await create(session, stack, payout(account)))["id"]
             )
@@ -155,7 +155,7 @@ async def test_the_processor_killed_mid_delivery_delivers_after_its_restart(
 
     receiver.before_answer = kill_processor
     await add_endpoint(session, stack, receiver.url, ["payout.created"])
-    await create(session, stack, payout(PROCESSED))
+    await create(session, stack, payout(PAID_ACCOUNT))
     await eventually(lambda: _async(killed_during_request), timeout=20, what="the first POST")
     stack.processor = stack.processor.restarted()
     stack.started.append(stack.processor.start())
@@ -169,7 +169,7 @@ async def test_an_endpoint_failing_longer_than_the_limit_is_disabled_visibly(sta
     failing = await Receiver(statuses=[500] * 100).start()
     try:
         endpoint = await add_endpoint(session, stack, failing.url, ["payout.created"])
-        await create(session, stack, payout(PROCESSED))
+        await create(session, stack, payout(PAID_ACCOUNT))
         url = f"{stack.api.url}/api/webhook-endpoints/{endpoint['id']}/"
 
         async def disabled():
@@ -192,7 +192,7 @@ async def test_an_endpoint_failing_longer_than_the_limit_is_disabled_visibly(sta
 async def test_a_backlog_drains_when_the_receiver_returns(stack, session):
     down = Receiver()  # not listening: connections refused
     endpoint = await add_endpoint(session, stack, down.url, ["payout.created"])
-    ids = [(await create(session, stack, payout(PROCESSED)))["id"] for _ in range(5)]
+    ids = [(await create(session, stack, payout(PAID_ACCOUNT)))["id"] for _ in range(5)]
     await eventually(
         lambda: _attempts(session, stack, endpoint["id"], 5), timeout=20, what="failed attempts"
     )
@@ -216,7 +216,7 @@ async def test_a_backlog_drains_when_the_receiver_returns(stack, session):
 
 async def test_redelivery_sends_the_event_again_with_its_id(stack, receiver, session):
     await add_endpoint(session, stack, receiver.url, ["payout.created"])
-    await create(session, stack, payout(PROCESSED))
+    await create(session, stack, payout(PAID_ACCOUNT))
     first = (await eventually(lambda: _async(receiver.received), timeout=20, what="event"))[0]
     async with session.post(
         f"{stack.api.url}/api/events/{first.webhook_id}/redeliver/", headers=stack.auth
@@ -237,7 +237,7 @@ async def test_rotation_signs_with_both_secrets_during_the_overlap_then_the_new(
         headers=stack.auth,
     ) as resp:
         new = (await resp.json())["secret"]
-    await create(session, stack, payout(PROCESSED))
+    await create(session, stack, payout(PAID_ACCOUNT))
     during = (await eventually(lambda: _async(receiver.received), timeout=20, what="event"))[0]
     assert len(during.signatures) == 2
     verified(during, old)
@@ -275,7 +275,7 @@ async def test_the_processor_refuses_private_and_plain_urls_at_delivery(stack, s
         named = await add_endpoint(
             session, stack, f"https://localhost:{receiver.port}/hook", ["payout.created"]
         )
-        await create(session, stack, payout(PROCESSED))
+        await create(session, stack, payout(PAID_ACCOUNT))
         for endpoint, reason in ((plain, "https"), (named, "non-public address")):
             attempts = await eventually(
                 lambda e=endpoint: _attempts(session, stack, e["id"], 1),
@@ -296,7 +296,7 @@ async def test_a_slow_receiver_does_not_delay_payouts(stack, receiver, session):
     stack.new_processor("slow-hooks", WEBHOOK_CONCURRENCY="1").start()
     receiver.delay_s = 3  # WEBHOOK_TIMEOUT_S is 1
     await add_endpoint(session, stack, receiver.url, ["*"])
-    ids = [(await create(session, stack, payout(PROCESSED)))["id"] for _ in range(10)]
+    ids = [(await create(session, stack, payout(PAID_ACCOUNT)))["id"] for _ in range(10)]
     for pid in ids:
         assert (await wait_terminal(session, stack, pid, timeout=30))["status"] == "processed"
     assert len(receiver.received) < 30  # deliveries were still waiting: they did not gate it

@@ -68,3 +68,43 @@ def test_a_key_created_before_0002_keeps_working_after_it(empty_database):
     assert [(k.last4, k.scope, k.state) for k in keys] == [(key[-4:], "write", "active")]
     # Still there for API processes of the previous release during a rolling upgrade.
     assert legacy_hash == hashlib.sha256(key.encode()).hexdigest()
+
+
+def test_0005_names_waiting_outbox_messages_as_the_relay_did_and_new_ones_uniquely(
+    empty_database,
+):
+    upgrade(empty_database, "0004")
+    payout_id = str(uuid.uuid4())
+
+    async def run(statements: list[str]) -> list[sa.Row]:
+        engine = create_engine(empty_database, pool_size=1)
+        try:
+            async with engine.begin() as conn:
+                for statement in statements[:-1]:
+                    await conn.execute(sa.text(statement))
+                return list(await conn.execute(sa.text(statements[-1])))
+        finally:
+            await engine.dispose()
+
+    [(webhook_row_id,)] = asyncio.run(
+        run(
+            [
+                "INSERT INTO outbox (routing_key, payload) VALUES "
+                f"""('payout.created', '{{"payout_id": "{payout_id}"}}')""",
+                "INSERT INTO outbox (routing_key, payload) VALUES "
+                """('webhook.event', '{"event_id": "e"}') RETURNING id""",
+            ]
+        )
+    )
+    upgrade(empty_database, "head")
+    rows = asyncio.run(
+        run(
+            [
+                """INSERT INTO outbox (routing_key, payload) VALUES ('webhook.event', '{}')""",
+                "SELECT message_id FROM outbox ORDER BY id",
+            ]
+        )
+    )
+    waiting, webhook, new = (row.message_id for row in rows)
+    assert (waiting, webhook) == (payout_id, str(webhook_row_id))
+    assert str(uuid.UUID(new)) == new and new not in (waiting, webhook)

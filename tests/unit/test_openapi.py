@@ -14,10 +14,10 @@ from aiohttp import web
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
-from payout_api.docs_assets import ASSETS, REDOC_DIR
 from payout_api.middlewares import PROTECTED_PREFIX
-from payout_api.openapi import build_document, document_json, document_yaml
-from payout_api.openapi_problems import PROBLEMS, example_name
+from payout_api.openapi.assets import ASSETS, REDOC_DIR
+from payout_api.openapi.document import build_document, document_json, document_yaml
+from payout_api.openapi.problems import PROBLEMS, example_name
 from payout_api.problems import PROBLEM_BASE, TITLES
 from payout_api.routes import setup_routes
 from payout_core.domain.bank import ACCOUNT_PATTERN, account_error

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from payout_api.openapi import build_document
+from payout_api.openapi.document import build_document
 from tests.unit.test_openapi import operations, resolve
 
 WRITES = {"post", "patch", "delete"}

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from payout_api.service.pagination import NEXT, BadCursor, Cursor
+from payout_api.pagination import NEXT, BadCursor, Cursor
 
 
 def test_cursor_round_trip():

@@ -14,15 +14,21 @@ from payout_core.domain.status import PayoutStatus
 from payout_core.metrics import ProcessorMetrics
 from payout_core.provider_client import ProviderUnreachable, Transfer
 from payout_processor import processing
-from payout_processor.processing import FAILED, PROCESSED, SKIPPED, UNKNOWN, PayoutProcessor
-from payout_processor.statements import Target
+from payout_processor.processing import (
+    ENDED_FAILED,
+    ENDED_PROCESSED,
+    SKIPPED,
+    UNKNOWN,
+    PayoutProcessor,
+)
+from payout_processor.statements import PayoutToProcess
 
 PAYOUT = uuid.UUID(int=9)
 CREATED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def target(status: PayoutStatus, *, started: bool, deleted: bool = False) -> Target:
-    return Target(
+def payout(status: PayoutStatus, *, started: bool, deleted: bool = False) -> PayoutToProcess:
+    return PayoutToProcess(
         status=status,
         deleted=deleted,
         started=started,
@@ -34,12 +40,12 @@ def target(status: PayoutStatus, *, started: bool, deleted: bool = False) -> Tar
 
 
 class FakeStatements:
-    found: Target | None = None
+    found: PayoutToProcess | None = None
 
     def __init__(self, _engine: object) -> None:
         self.finished: list[tuple[PayoutStatus, str | None]] = []
 
-    async def start(self, payout_id: uuid.UUID, request_id: str | None) -> Target | None:
+    async def start(self, payout_id: uuid.UUID, request_id: str | None) -> PayoutToProcess | None:
         return self.found
 
     async def finish(
@@ -71,7 +77,7 @@ class FakeProvider:
 def found(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(processing, "ProcessingStatements", FakeStatements)
 
-    def set_found(value: Target | None) -> None:
+    def set_found(value: PayoutToProcess | None) -> None:
         monkeypatch.setattr(FakeStatements, "found", value)
 
     return set_found
@@ -82,37 +88,37 @@ def processor_for(provider: FakeProvider) -> PayoutProcessor:
 
 
 async def test_a_payout_just_started_is_sent_once_and_processed(found):
-    found(target(PayoutStatus.PENDING, started=True))
+    found(payout(PayoutStatus.PENDING, started=True))
     provider = FakeProvider(Transfer("executed"))
     outcome = await processor_for(provider).process(PAYOUT, "r")
-    assert (outcome.name, outcome.failure_code) == (PROCESSED, None)
+    assert (outcome.name, outcome.failure_code) == (ENDED_PROCESSED, None)
     assert (provider.sent, provider.looked_up) == (1, 0)
 
 
 async def test_a_declined_transfer_fails_the_payout_with_its_code(found):
-    found(target(PayoutStatus.PENDING, started=True))
+    found(payout(PayoutStatus.PENDING, started=True))
     provider = FakeProvider(Transfer("declined", "insufficient_funds"))
     processor = processor_for(provider)
     outcome = await processor.process(PAYOUT, "r")
-    assert (outcome.name, outcome.failure_code) == (FAILED, "insufficient_funds")
+    assert (outcome.name, outcome.failure_code) == (ENDED_FAILED, "insufficient_funds")
 
 
 async def test_a_payout_already_processing_is_looked_up_before_it_is_sent_again(found):
-    found(target(PayoutStatus.PROCESSING, started=False))
+    found(payout(PayoutStatus.PROCESSING, started=False))
     provider = FakeProvider(Transfer("executed"), known=Transfer("executed"))
     outcome = await processor_for(provider).process(PAYOUT, "r")
-    assert outcome.name == PROCESSED and (provider.looked_up, provider.sent) == (1, 0)
+    assert outcome.name == ENDED_PROCESSED and (provider.looked_up, provider.sent) == (1, 0)
 
 
 @pytest.mark.parametrize(
     "found_target",
     [
-        target(PayoutStatus.PROCESSED, started=False),
-        target(PayoutStatus.CANCELLED, started=False),
-        target(PayoutStatus.PROCESSING, started=False, deleted=True),
+        payout(PayoutStatus.PROCESSED, started=False),
+        payout(PayoutStatus.CANCELLED, started=False),
+        payout(PayoutStatus.PROCESSING, started=False, deleted=True),
     ],
 )
-async def test_a_payout_not_ours_to_pay_is_skipped_unsent(found, found_target: Target):
+async def test_a_payout_not_ours_to_pay_is_skipped_unsent(found, found_target: PayoutToProcess):
     found(found_target)
     provider = FakeProvider(Transfer("executed"))
     outcome = await processor_for(provider).process(PAYOUT, "r")
@@ -127,6 +133,6 @@ async def test_an_unknown_payout_is_unknown(found):
 
 
 async def test_an_unreachable_provider_raises_for_a_later_attempt(found):
-    found(target(PayoutStatus.PENDING, started=True))
+    found(payout(PayoutStatus.PENDING, started=True))
     with pytest.raises(ProviderUnreachable):
         await processor_for(FakeProvider(ProviderUnreachable("refused"))).process(PAYOUT, "r")

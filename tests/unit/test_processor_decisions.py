@@ -19,7 +19,7 @@ from payout_core.messaging.contracts import (
 from payout_core.metrics import ProcessorMetrics
 from payout_core.provider_client import ProviderInDoubt
 from payout_processor.consumer import HEADER_DEFERRALS, PayoutConsumer
-from payout_processor.processing import PROCESSED, UNKNOWN, Outcome
+from payout_processor.processing import ENDED_PROCESSED, UNKNOWN, Outcome
 
 MAX_ATTEMPTS = 3
 BASE_MS = 100
@@ -109,13 +109,13 @@ def delayed(broker: FakeBroker) -> list[tuple[str, str, str]]:
 
 
 async def test_a_processed_payout_is_acked():
-    message, broker, _ = await handle(Outcome(PROCESSED))
+    message, broker, _ = await handle(Outcome(ENDED_PROCESSED))
     assert message.settled == ["ack"] and broker.published == []
 
 
 @pytest.mark.parametrize("body", [b"not json", b'{"payout_id": "nope"}'])
 async def test_a_malformed_message_is_dead_lettered_at_once(body: bytes):
-    message, _, processor = await handle(Outcome(PROCESSED), body=body)
+    message, _, processor = await handle(Outcome(ENDED_PROCESSED), body=body)
     assert message.settled == ["reject"] and not processor.gave_up
 
 

@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 from marshmallow import ValidationError
 
-from payout_core.schemas import (
+from payout_api.schemas import (
     ListQuerySchema,
     PayoutCreateSchema,
     PayoutUpdateSchema,

@@ -10,7 +10,7 @@ def test_defaults():
     s = Settings.from_env({})
     assert s.database_url == "postgresql://postgres@127.0.0.1:5432/payouts"
     assert s.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
-    assert (s.api_host, s.api_port, s.processor_http_port) == ("0.0.0.0", 8000, 8001)
+    assert (s.bind_host, s.api_port, s.processor_http_port) == ("0.0.0.0", 8000, 8001)
     assert s.provider_delay_ms == 200 and s.provider_failure_rate == 0
     assert s.processor_max_attempts == 5
     assert (s.rate_limit_per_s, s.rate_limit_burst) == (100.0, 200)

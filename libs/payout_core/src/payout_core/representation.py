@@ -1,4 +1,4 @@
-"""Payout rows as the JSON the API returns (see payout_core.schemas.PayoutSchema): shared by
+"""Payout rows as the JSON the API returns (see payout_api.schemas.PayoutSchema): shared by
 the API and webhook events, whose data.object is the payout exactly as GET returns it."""
 
 from __future__ import annotations

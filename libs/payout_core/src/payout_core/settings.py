@@ -187,7 +187,9 @@ class Settings:
     )
     # One URL or a comma-separated list (a cluster's nodes): any reachable one is used.
     amqp_url: str = _env("AMQP_URL", _amqp_urls, "amqp://guest:guest@127.0.0.1:5672/")
-    api_host: str = _env("API_HOST", _text, "0.0.0.0")
+    # The address both services listen on (the API's port, the processor's HTTP port); its
+    # variable keeps the documented name API_HOST.
+    bind_host: str = _env("API_HOST", _text, "0.0.0.0")
     api_port: int = _env("API_PORT", _ints(0, 65535), 8000)
     # Where clients reach the API (links in responses); unset: links are relative. Never the
     # request's Host header, which the client controls.

@@ -18,12 +18,12 @@ def serve(settings: Settings) -> None:
     log = get_logger("payout_api")
     # Here, in the process that serves (each worker after the fork): the SDK runs a thread.
     traced = tracing.configure(tracing.SERVICE_API)
-    log.info("api_starting", host=settings.api_host, port=settings.api_port, tracing=traced)
+    log.info("api_starting", host=settings.bind_host, port=settings.api_port, tracing=traced)
     try:
         uvloop.run(
             serve_app(
                 create_app(settings),
-                host=settings.api_host,
+                host=settings.bind_host,
                 port=settings.api_port,
                 shutdown_timeout=settings.shutdown_grace_s,
                 reuse_port=settings.api_workers > 1,

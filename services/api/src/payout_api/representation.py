@@ -1,4 +1,4 @@
-"""Payout rows as the JSON the API returns (see payout_core.schemas.PayoutSchema)."""
+"""Payout rows as the JSON the API returns (see payout_api.schemas.PayoutSchema)."""
 
 from __future__ import annotations
 

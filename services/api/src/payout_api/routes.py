@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from payout_api.handlers import docs, ops, payouts
+from payout_api.handlers import ops, payouts
+from payout_api.openapi.handlers import add_docs_routes
 from payout_api.webhooks import handlers as webhooks
 
 
@@ -26,4 +27,4 @@ def setup_routes(app: web.Application) -> None:
         resource = r.add_resource(path, name="payout-events" if path.endswith("/") else None)
         resource.add_route("GET", payouts.list_events)
     webhooks.add_routes(r)
-    docs.add_docs_routes(r)
+    add_docs_routes(r)

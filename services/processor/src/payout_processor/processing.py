@@ -27,12 +27,14 @@ from payout_core.provider_client import ProviderClient, ProviderInDoubt, Provide
 from payout_core.provider_client import Transfer as ProviderAnswer
 from payout_processor.statements import ProcessingStatements
 
-PROCESSED = "processed"
-FAILED = "failed"
+# What became of a message (Outcome.name: the payout_messages_total label, the log event).
+ENDED_PROCESSED = "processed"
+ENDED_FAILED = "failed"
 SKIPPED = "skipped_duplicate"
 UNKNOWN = "unknown_payout"
 FLAGGED = "flagged"
-GIVEN_UP = "processing_error"
+# The failure code of a payout given up with no answer from the provider.
+GIVEN_UP_FAILURE_CODE = "processing_error"
 
 
 @dataclass(frozen=True)
@@ -54,25 +56,25 @@ class PayoutProcessor:
         self._metrics.transitions.labels(**{"from": from_status.value, "to": to_status.value}).inc()
 
     async def process(self, payout_id: uuid.UUID, request_id: str | None) -> Outcome:
-        target = await self._statements.start(payout_id, request_id)
-        if target is None:
+        payout = await self._statements.start(payout_id, request_id)
+        if payout is None:
             return Outcome(UNKNOWN)
-        if target.started:
+        if payout.started:
             self._count_transition(PayoutStatus.PENDING, PayoutStatus.PROCESSING)
-        elif target.deleted or target.status is not PayoutStatus.PROCESSING:
+        elif payout.deleted or payout.status is not PayoutStatus.PROCESSING:
             # Deleted, terminal, or (not moved) still pending: not ours to pay.
             return Outcome(SKIPPED)
-        if target.account is None:
+        if payout.account is None:
             raise ValueError(f"payout {payout_id} has no recipient account")
         reference = str(payout_id)
-        if not target.started:
+        if not payout.started:
             # Sent before (a redelivery, a retry, a crash): the provider may have executed it.
             known = await self._provider.lookup(reference)
             if known is not None:
-                return await self.finish(payout_id, known, request_id, target.created_at)
+                return await self.finish(payout_id, known, request_id, payout.created_at)
         try:
             answer = await self._provider.transfer(
-                reference, target.amount, target.currency, target.account
+                reference, payout.amount, payout.currency, payout.account
             )
         except ProviderUnreachable:
             raise
@@ -80,7 +82,7 @@ class PayoutProcessor:
             async with self._engine.begin() as conn:
                 await attention.mark_in_doubt(conn, payout_id)
             raise
-        return await self.finish(payout_id, answer, request_id, target.created_at)
+        return await self.finish(payout_id, answer, request_id, payout.created_at)
 
     async def finish(
         self,
@@ -91,10 +93,10 @@ class PayoutProcessor:
     ) -> Outcome:
         """Record the provider's definite answer; a no-op (skipped) when another worker did."""
         failure_code = answer.payout_failure_code
-        target = PayoutStatus.FAILED if failure_code else PayoutStatus.PROCESSED
+        to_status = PayoutStatus.FAILED if failure_code else PayoutStatus.PROCESSED
         finished_created_at = await self._statements.finish(
             payout_id,
-            target,
+            to_status,
             failure_code=failure_code,
             failure_message=failure_message(failure_code) if failure_code else None,
             reason=failure_code or "provider_succeeded",
@@ -102,10 +104,10 @@ class PayoutProcessor:
         )
         if finished_created_at is None:
             return Outcome(SKIPPED)
-        self._count_transition(PayoutStatus.PROCESSING, target)
+        self._count_transition(PayoutStatus.PROCESSING, to_status)
         started = created_at or finished_created_at
         self._metrics.end_to_end.observe((datetime.now(UTC) - started).total_seconds())
-        return Outcome(FAILED if failure_code else PROCESSED, failure_code)
+        return Outcome(ENDED_FAILED if failure_code else ENDED_PROCESSED, failure_code)
 
     async def give_up(self, payout_id: uuid.UUID, request_id: str | None) -> Outcome:
         """After the last attempt (errors of our own, never the provider's): the provider's
@@ -141,4 +143,5 @@ class PayoutProcessor:
             async with self._engine.begin() as conn:
                 await attention.flag(conn, [payout_id], attention.GIVEN_UP_IN_DOUBT)
             return Outcome(FLAGGED)
-        return await self.finish(payout_id, ProviderAnswer("declined", GIVEN_UP), request_id)
+        given_up = ProviderAnswer("declined", GIVEN_UP_FAILURE_CODE)
+        return await self.finish(payout_id, given_up, request_id)

@@ -70,7 +70,7 @@ class ProcessorService:
         self.broker.start()
         self.runner = web.AppRunner(self._http_app(), access_log=None)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, self.settings.api_host, self.settings.processor_http_port)
+        site = web.TCPSite(self.runner, self.settings.bind_host, self.settings.processor_http_port)
         await site.start()
         await start_when_connected(self.consumer.start, "payouts")
         await start_when_connected(self.webhooks.start, "webhooks")

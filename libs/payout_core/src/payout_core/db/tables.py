@@ -134,6 +134,10 @@ outbox = sa.Table(
     sa.Column("routing_key", sa.Text, nullable=False),
     sa.Column("payload", JSONB, nullable=False),
     sa.Column("headers", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    # The AMQP message_id it is published with; a new payout's message is named after it.
+    sa.Column(
+        "message_id", sa.Text, nullable=False, server_default=sa.text("(gen_random_uuid())::text")
+    ),
     sa.Column("created_at", TS, nullable=False, server_default=NOW),
     sa.Column("published_at", TS),
 )

@@ -31,11 +31,6 @@ class UnitOfWork:
         assert self._tx is not None
         await self._tx.commit()
 
-    async def rollback(self) -> None:
-        assert self._tx is not None
-        if self._tx.is_active:
-            await self._tx.rollback()
-
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,

@@ -13,8 +13,10 @@ from decimal import Decimal
 from payout_core.domain.currencies import MINOR_UNITS
 
 MAX_SIGNIFICANT_DIGITS = 18
+# How an amount is written: digits with an optional decimal point (the API documents it too).
+PLAIN_DECIMAL = r"[0-9]+(\.[0-9]+)?"
 # Applied with fullmatch: `$` would let a trailing newline through.
-_PLAIN_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+_PLAIN_DECIMAL = re.compile(PLAIN_DECIMAL)
 # No valid amount is written with more characters; longer text is refused before parsing.
 MAX_AMOUNT_CHARS = 64
 

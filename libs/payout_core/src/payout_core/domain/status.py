@@ -14,6 +14,8 @@ class PayoutStatus(StrEnum):
 
 
 S = PayoutStatus
+# What a new payout is.
+INITIAL = S.PENDING
 ALLOWED_TRANSITIONS: frozenset[tuple[PayoutStatus, PayoutStatus]] = frozenset(
     {
         (S.PENDING, S.PROCESSING),
@@ -22,7 +24,6 @@ ALLOWED_TRANSITIONS: frozenset[tuple[PayoutStatus, PayoutStatus]] = frozenset(
         (S.PROCESSING, S.FAILED),
     }
 )
-TERMINAL: frozenset[PayoutStatus] = frozenset({S.PROCESSED, S.FAILED, S.CANCELLED})
 # The one transition a client may ask for.
 CLIENT_REQUESTABLE: frozenset[tuple[PayoutStatus, PayoutStatus]] = frozenset(
     {(S.PENDING, S.CANCELLED)}

@@ -23,7 +23,6 @@ RETRY_QUEUE_PREFIX = "payouts.delay."
 LEGACY_RETRY_QUEUE_PREFIX = "payouts.retry."
 HEADER_REQUEST_ID = "x-request-id"
 HEADER_ATTEMPT = "x-attempt"
-HEADER_DEAD_REASON = "x-dead-reason"
 CONTRACT_VERSION = 1
 # Redeliveries the quorum queue allows before it dead-letters a message (poison guard).
 DELIVERY_LIMIT = 20

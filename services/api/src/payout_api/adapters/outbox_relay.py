@@ -109,7 +109,13 @@ class OutboxRelay:
         async with self._engine.begin() as conn:
             rows = (
                 await conn.execute(
-                    sa.select(outbox.c.id, outbox.c.routing_key, outbox.c.payload, outbox.c.headers)
+                    sa.select(
+                        outbox.c.id,
+                        outbox.c.message_id,
+                        outbox.c.routing_key,
+                        outbox.c.payload,
+                        outbox.c.headers,
+                    )
                     .where(outbox.c.published_at.is_(None))
                     .order_by(outbox.c.id)
                     .limit(self._batch)
@@ -124,11 +130,10 @@ class OutboxRelay:
             with batch_span("outbox publish", request_contexts):
                 messages, spans = [], []
                 for row, request_context in zip(rows, request_contexts, strict=True):
-                    message_id = str(row.payload.get("payout_id", row.id))
                     span, trace_headers = start_publish(
                         EXCHANGE,
                         row.routing_key,
-                        message_id,
+                        row.message_id,
                         parent=request_context,
                         payout_id=row.payload.get("payout_id"),
                     )
@@ -138,7 +143,7 @@ class OutboxRelay:
                         OutgoingMessage(
                             routing_key=row.routing_key,
                             body=orjson.dumps(row.payload),
-                            message_id=message_id,
+                            message_id=row.message_id,
                             headers={HEADER_REQUEST_ID: request_id, **trace_headers},
                         )
                     )

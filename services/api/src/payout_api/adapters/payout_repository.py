@@ -15,12 +15,12 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from payout_api.pagination import NEXT, Cursor
 from payout_api.service.errors import IdempotencyKeyInUse
-from payout_api.service.pagination import NEXT, Cursor
 from payout_core.db.engine import autocommit
 from payout_core.db.errors import LOCK_NOT_AVAILABLE_SQLSTATE, sqlstate_of
 from payout_core.db.tables import IDEMPOTENCY_KEY_TTL, idempotency_keys, payout_events, payouts
-from payout_core.db.transitions import transition
+from payout_core.db.transitions import create_ctes, transition
 from payout_core.db.uow import UnitOfWork
 from payout_core.domain.status import PayoutStatus
 
@@ -39,25 +39,14 @@ def _visible(client_id: uuid.UUID, payout_id: uuid.UUID) -> sa.ColumnElement[boo
     )
 
 
-# A new payout, its first event and its outbox message: one statement, so one round trip and
-# one commit. Its timestamps are PostgreSQL's now() (one clock for every replica), returned.
-# With an Idempotency-Key the key is claimed first and the rest is written only if
-# the claim succeeded (no live record holds the key); a concurrent request holding the same
-# key is waited for at most lock_timeout, set for this statement alone.
-_CREATED_ROWS = """
-payout AS (
-    INSERT INTO payouts (id, client_id, amount, currency, recipient_details, description,
-        metadata, status, idempotency_key, request_id, created_at, updated_at, version)
-    SELECT :id, :client_id, :amount, :currency, :recipient_details, :description, :metadata,
-        'pending', :idempotency_key, :request_id, now(), now(), 1
-    {claimed}
-    RETURNING id
-), event AS (
-    INSERT INTO payout_events (payout_id, from_status, to_status, reason, request_id)
-    SELECT id, NULL, 'pending', 'created', :request_id FROM payout
-), message AS (
-    INSERT INTO outbox (routing_key, payload, headers)
-    SELECT :routing_key, :payload, :headers FROM payout
+# A new payout and its first event (payout_core.db.transitions), and its outbox message: one
+# statement, so one round trip and one commit. Its timestamps are PostgreSQL's now() (one
+# clock for every replica), returned. With an Idempotency-Key the key is claimed first and
+# the rest is written only if the claim succeeded (no live record holds the key); a concurrent
+# request holding the same key is waited for at most lock_timeout, set for this statement alone.
+_OUTBOX_MESSAGE = """, message AS (
+    INSERT INTO outbox (message_id, routing_key, payload, headers)
+    SELECT id::text, :routing_key, :payload, :headers FROM payout
 )
 SELECT (SELECT count(*) FROM payout) AS created, now() AS at"""
 _CLAIM = """
@@ -88,9 +77,9 @@ _TYPES = (
     sa.bindparam("payload", type_=JSONB),
     sa.bindparam("headers", type_=JSONB),
 )
-INSERT_CREATED = sa.text("WITH " + _CREATED_ROWS.format(claimed="")).bindparams(*_TYPES)
+INSERT_CREATED = sa.text("WITH " + create_ctes(claimed=False) + _OUTBOX_MESSAGE).bindparams(*_TYPES)
 INSERT_CREATED_WITH_KEY = sa.text(
-    "WITH " + _CLAIM.format(ttl=IDEMPOTENCY_TTL) + _CREATED_ROWS.format(claimed="FROM claim")
+    "WITH " + _CLAIM.format(ttl=IDEMPOTENCY_TTL) + create_ctes(claimed=True) + _OUTBOX_MESSAGE
 ).bindparams(
     *_TYPES,
     sa.bindparam("request_hash", type_=sa.Text),
@@ -211,7 +200,7 @@ class PayoutRepository:
             .where(
                 payouts.c.id == payout_id,
                 payouts.c.version == expected_version,
-                payouts.c.status == "pending",
+                payouts.c.status == PayoutStatus.PENDING.value,
             )
             .values(**values, updated_at=sa.func.now(), version=payouts.c.version + 1)
             .returning(*payouts.c)

@@ -11,7 +11,7 @@ from aiohttp import web
 from marshmallow import Schema, ValidationError
 
 from payout_api.problems import Problem
-from payout_core.schemas import flatten_errors
+from payout_api.schemas import flatten_errors
 
 JSON_TYPE = "application/json"
 UNSTORABLE_TEXT = "Must be text without NUL characters or unpaired surrogates."

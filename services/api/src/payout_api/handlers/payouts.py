@@ -14,10 +14,10 @@ from payout_api import context
 from payout_api.handlers.body import body_fingerprint, read_json, validate_body, validate_query
 from payout_api.handlers.preconditions import accepted_versions, etag
 from payout_api.keys import PAYOUTS, SETTINGS
+from payout_api.pagination import BadCursor, Cursor
 from payout_api.problems import Problem
 from payout_api.representation import dumps, event_json, payout_json
-from payout_api.service.pagination import BadCursor, Cursor
-from payout_core.schemas import ListQuerySchema, PayoutCreateSchema, PayoutUpdateSchema
+from payout_api.schemas import ListQuerySchema, PayoutCreateSchema, PayoutUpdateSchema
 from payout_core.tracing import annotate_payout
 
 _IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")  # fullmatch: `$` admits a final newline

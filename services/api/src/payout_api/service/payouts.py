@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from marshmallow import ValidationError
 
+from payout_api.pagination import NEXT, PREVIOUS, Cursor
+from payout_api.schemas import check_amount_for_currency, flatten_errors
 from payout_api.service.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
@@ -22,24 +24,14 @@ from payout_api.service.errors import (
     PayoutNotFound,
     VersionMismatch,
 )
-from payout_api.service.pagination import NEXT, PREVIOUS, Cursor
 from payout_api.service.ports import PayoutsInTransaction, PayoutStore, Row
+from payout_core.db.transitions import NEW_PAYOUT
 from payout_core.domain.money import format_amount
 from payout_core.domain.status import IllegalTransition, PayoutStatus, check_client_transition
 from payout_core.messaging.contracts import HEADER_REQUEST_ID, ROUTING_KEY_CREATED, PayoutCreated
 from payout_core.metrics import ApiMetrics
 from payout_core.representation import payout_json
-from payout_core.schemas import check_amount_for_currency, flatten_errors
 from payout_core.tracing import context_headers
-
-# The columns of a new payout that the request does not provide.
-NEW_PAYOUT = {
-    "status": PayoutStatus.PENDING.value,
-    "failure_code": None,
-    "failure_message": None,
-    "processed_at": None,
-    "version": 1,
-}
 
 
 @dataclass
@@ -56,7 +48,6 @@ class Page:
     rows: Sequence[Row]
     next: Cursor | None
     previous: Cursor | None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _check_version(accepted: Collection[int] | None, version: int) -> None:

@@ -9,7 +9,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
-from payout_api.service.pagination import Cursor
+from payout_api.pagination import Cursor
 from payout_core.domain.status import PayoutStatus
 
 # A stored row by column name (SQLAlchemy's RowMapping also takes columns as keys).

@@ -12,8 +12,8 @@ from payout_api import context
 from payout_api.handlers.body import read_json, validate_body, validate_query
 from payout_api.handlers.payouts import _json, _link, decode_cursor
 from payout_api.keys import WEBHOOKS
+from payout_api.pagination import Cursor
 from payout_api.service.errors import EndpointNotFound
-from payout_api.service.pagination import Cursor
 from payout_api.webhooks.representation import attempt_json, endpoint_json
 from payout_api.webhooks.schemas import (
     EndpointCreateSchema,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from payout_core.schemas import ListQuerySchema, PayoutSchema
+from payout_api.schemas import ListQuerySchema, PayoutSchema
 from payout_core.webhooks.events import ALL_EVENTS, EVENT_TYPES
 from payout_core.webhooks.urls import MAX_URL_LENGTH
 

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from payout_api.pagination import NEXT, PREVIOUS, Cursor
 from payout_api.service.errors import EndpointNotFound, EventNotFound, UnsafeWebhookUrl
-from payout_api.service.pagination import NEXT, PREVIOUS, Cursor
 from payout_core.db.engine import autocommit
 from payout_core.db.tables import outbox, webhook_attempts, webhook_endpoints, webhook_events
 from payout_core.settings import Settings

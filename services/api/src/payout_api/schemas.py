@@ -1,6 +1,7 @@
 """marshmallow schemas: the single definition of what the API accepts and returns.
 
-The same classes validate requests and generate the OpenAPI document.
+The same classes validate requests and generate the OpenAPI document; the JSON Schema of their
+custom fields (an amount's pattern, the currency codes, ...) is openapi/components.py's.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from marshmallow import (
 from marshmallow.types import StrSequenceOrSet, UnknownOption
 
 from payout_core.domain.bank import account_error, bic_error, normalize_account
-from payout_core.domain.currencies import MINOR_UNITS, is_active_currency
+from payout_core.domain.currencies import is_active_currency
 from payout_core.domain.money import MoneyError, check_amount, parse_amount
 from payout_core.domain.status import PayoutStatus
 from payout_core.domain.text import text_error
@@ -202,8 +203,6 @@ class PayoutCreateSchema(_RequestBody):
     amount = Amount(
         required=True,
         metadata={
-            "type": "string",
-            "pattern": r"^[0-9]+(\.[0-9]+)?$",
             "example": "100.50",
             "description": "Decimal amount, a string (or an exact JSON number); "
             "no more decimal places than the currency allows.",
@@ -212,7 +211,6 @@ class PayoutCreateSchema(_RequestBody):
     currency = Currency(
         required=True,
         metadata={
-            "enum": sorted(MINOR_UNITS),
             "example": "USD",
             "description": "Active ISO 4217 code.",
         },
@@ -235,8 +233,8 @@ class PayoutCreateSchema(_RequestBody):
 class PayoutUpdateSchema(_RequestBody):
     """Body of PATCH /api/payouts/{id}/: any subset of the editable fields, or a status."""
 
-    amount = Amount(metadata={"type": "string", "example": "120.00"})
-    currency = Currency(metadata={"enum": sorted(MINOR_UNITS)})
+    amount = Amount(metadata={"example": "120.00"})
+    currency = Currency()
     recipient_details = fields.Nested(RecipientDetailsSchema)
     description = FreeText(validate=validate.Length(max=1000))
     metadata = Metadata()

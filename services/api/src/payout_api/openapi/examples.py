@@ -9,8 +9,9 @@ from typing import Any
 
 import orjson
 
+from payout_api.pagination import NEXT, Cursor
 from payout_api.representation import dumps, event_json, payout_json
-from payout_api.service.pagination import NEXT, Cursor
+from payout_core.db.transitions import NEW_PAYOUT
 from payout_core.domain.failures import failure_message
 
 EXAMPLE_PAYOUT_ID = "0b8f5c4e-2f1a-4c59-9a51-1f2e3d4c5b6a"
@@ -26,13 +27,9 @@ _SAMPLE_ROW: dict[str, Any] = {
     "currency": "USD",
     "recipient_details": RECIPIENT,
     **DETAILS,
-    "status": "pending",
-    "failure_code": None,
-    "failure_message": None,
+    **NEW_PAYOUT,
     "created_at": CREATED,
     "updated_at": CREATED,
-    "processed_at": None,
-    "version": 1,
 }
 
 CREATE_EXAMPLES = {

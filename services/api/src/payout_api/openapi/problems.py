@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from payout_api.openapi_examples import EXAMPLE_PAYOUT_ID, EXAMPLE_REQUEST_ID
+from payout_api.openapi.examples import EXAMPLE_PAYOUT_ID, EXAMPLE_REQUEST_ID
 from payout_api.problems import PROBLEM_BASE, PROBLEM_CONTENT_TYPE, TITLES, Problem, problem_body
 
 EXAMPLE_INSTANCE = "/api/payouts/"

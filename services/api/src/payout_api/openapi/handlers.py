@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from payout_api.docs_assets import ASSETS
-from payout_api.openapi import document_json, document_yaml
+from payout_api.openapi.assets import ASSETS
+from payout_api.openapi.document import document_json, document_yaml
 from payout_api.problems import Problem
 
 ASSET_MAX_AGE_S = 3600

@@ -1,5 +1,5 @@
-"""The webhook endpoints and events operations of the OpenAPI document (payout_api.openapi
-adds them beside the payouts')."""
+"""The webhook endpoints and events operations of the OpenAPI document (document.py adds them
+beside the payouts')."""
 
 from __future__ import annotations
 
