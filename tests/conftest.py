@@ -16,6 +16,7 @@ from tests.support import infra as infra_mod
 from tests.support.fuzz_seed import FUZZ_SEED
 from tests.support.infra import Infra
 from tests.support.provider import provider_in_process
+from tests.support.webhook_receiver import Receiver as WebhookReceiver
 
 
 def pytest_report_header() -> str:
@@ -57,6 +58,14 @@ async def provider_sim(fresh_infra: Infra) -> AsyncIterator[str]:
     points processors at it from here on)."""
     async with provider_in_process(fresh_infra) as url:
         yield url
+
+
+@pytest.fixture
+async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
+    """A webhook receiver on a free local port, answering 200 unless told otherwise."""
+    started = await WebhookReceiver().start()
+    yield started
+    await started.stop()
 
 
 @pytest.fixture

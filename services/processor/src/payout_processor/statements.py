@@ -5,7 +5,7 @@ payout of a batch (see batching.py), in one round trip and one commit."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -16,16 +16,19 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payout_core.db.engine import autocommit
+from payout_core.db.status_trace import SET_IN_STATEMENT, setting_value
 from payout_core.domain.status import PayoutStatus, can_transition
+from payout_core.tracing import context_headers
 from payout_processor.batching import Batcher
 
 # Lock the payouts (in id order: two batches never wait on each other in a cycle), move those
 # pending and not deleted to processing, and return what processing needs. `target` is read
 # and locked before `started` updates the rows.
 _START = (
-    sa.text("""
-WITH input AS (
-    SELECT * FROM unnest(:ids, :request_ids) AS i(id, request_id)
+    sa.text(f"""
+WITH {SET_IN_STATEMENT}, input AS (
+    SELECT i.* FROM unnest(:ids, :request_ids) AS i(id, request_id)
+        LEFT JOIN trace_context ON true
 ), target AS (
     SELECT p.id, p.status, p.deleted_at, p.amount, p.currency, p.recipient_details,
         p.created_at
@@ -45,6 +48,7 @@ SELECT target.*, target.id IN (SELECT id FROM started) AS started FROM target
     .bindparams(
         sa.bindparam("ids", type_=ARRAY(sa.Uuid)),
         sa.bindparam("request_ids", type_=ARRAY(sa.Text)),
+        sa.bindparam("trace_context", type_=sa.Text),
     )
     .columns(
         sa.column("id", sa.Uuid),
@@ -60,10 +64,11 @@ SELECT target.*, target.id IN (SELECT id FROM started) AS started FROM target
 
 # processing -> processed | failed, for those still processing; their created_at.
 _FINISH = (
-    sa.text("""
-WITH input AS (
-    SELECT * FROM unnest(:ids, :to_statuses, :failure_codes, :failure_messages, :reasons,
+    sa.text(f"""
+WITH {SET_IN_STATEMENT}, input AS (
+    SELECT i.* FROM unnest(:ids, :to_statuses, :failure_codes, :failure_messages, :reasons,
         :request_ids) AS i(id, to_status, failure_code, failure_message, reason, request_id)
+        LEFT JOIN trace_context ON true
 ), finished AS (
     UPDATE payouts SET status = input.to_status, failure_code = input.failure_code,
         failure_message = input.failure_message, processed_at = now(), updated_at = now(),
@@ -90,6 +95,7 @@ SELECT id, created_at FROM finished
                 "request_ids",
             )
         ),
+        sa.bindparam("trace_context", type_=sa.Text),
     )
     .columns(sa.column("id", sa.Uuid), sa.column("created_at", sa.DateTime(timezone=True)))
 )
@@ -112,6 +118,7 @@ class Target:
 class _Start:
     payout_id: uuid.UUID
     request_id: str | None
+    trace: Mapping[str, str]  # the caller's trace context, for the webhook event (status_trace)
 
 
 @dataclass(frozen=True)
@@ -122,10 +129,15 @@ class _Finish:
     failure_message: str | None
     reason: str
     request_id: str | None
+    trace: Mapping[str, str]
 
 
 def _payout_id(call: _Start | _Finish) -> uuid.UUID:
     return call.payout_id
+
+
+def _trace_context(calls: Sequence[_Start | _Finish]) -> str | None:
+    return setting_value({c.payout_id: c.trace for c in calls})
 
 
 class ProcessingStatements:
@@ -140,7 +152,7 @@ class ProcessingStatements:
 
     async def start(self, payout_id: uuid.UUID, request_id: str | None) -> Target | None:
         """pending -> processing if it still is; None for an unknown payout."""
-        return await self._starts.submit(_Start(payout_id, request_id))
+        return await self._starts.submit(_Start(payout_id, request_id, context_headers()))
 
     async def finish(
         self,
@@ -156,13 +168,22 @@ class ProcessingStatements:
         if not can_transition(PayoutStatus.PROCESSING, to_status):
             raise ValueError(f"illegal transition processing -> {to_status}")
         return await self._finishes.submit(
-            _Finish(payout_id, to_status, failure_code, failure_message, reason, request_id)
+            _Finish(
+                payout_id,
+                to_status,
+                failure_code,
+                failure_message,
+                reason,
+                request_id,
+                context_headers(),
+            )
         )
 
     async def _start_all(self, calls: Sequence[_Start]) -> list[Target | None]:
         params = {
             "ids": [c.payout_id for c in calls],
             "request_ids": [c.request_id for c in calls],
+            "trace_context": _trace_context(calls),
         }
         async with autocommit(self._engine) as conn:
             rows: Any = (await conn.execute(_START, params)).all()
@@ -188,6 +209,7 @@ class ProcessingStatements:
             "failure_messages": [c.failure_message for c in calls],
             "reasons": [c.reason for c in calls],
             "request_ids": [c.request_id for c in calls],
+            "trace_context": _trace_context(calls),
         }
         async with autocommit(self._engine) as conn:
             rows: Any = (await conn.execute(_FINISH, params)).all()

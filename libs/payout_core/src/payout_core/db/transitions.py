@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payout_core.db import status_trace
 from payout_core.db.tables import payout_events, payouts
 from payout_core.domain.status import PayoutStatus, can_transition
 
@@ -50,6 +51,7 @@ async def transition(
     """
     if not can_transition(from_status, to_status):
         raise ValueError(f"illegal transition {from_status} -> {to_status}")
+    await status_trace.set_current(conn, payout_id)  # for its webhook event (tracing on)
     condition = sa.and_(payouts.c.id == payout_id, payouts.c.status == from_status.value)
     if expected_version is not None:
         condition = sa.and_(condition, payouts.c.version == expected_version)

@@ -14,6 +14,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payout_api.service.pagination import NEXT, Cursor
+from payout_core.db.status_trace import SET_IN_STATEMENT
 from payout_core.db.tables import IDEMPOTENCY_KEY_TTL, idempotency_keys, payout_events, payouts
 
 IDEMPOTENCY_TTL = sa.text(f"interval '{IDEMPOTENCY_KEY_TTL}'")
@@ -54,7 +55,7 @@ payout AS (
     SELECT id, NULL, 'pending', 'created', :request_id FROM payout
 ), message AS (
     INSERT INTO outbox (routing_key, payload, headers)
-    SELECT :routing_key, :payload, :headers FROM payout
+    SELECT :routing_key, :payload, :headers FROM payout LEFT JOIN trace_context ON true
 )
 SELECT (SELECT count(*) FROM payout) AS created, now() AS at"""
 _CLAIM = """
@@ -84,10 +85,13 @@ _TYPES = (
     sa.bindparam("routing_key", type_=sa.Text),
     sa.bindparam("payload", type_=JSONB),
     sa.bindparam("headers", type_=JSONB),
+    sa.bindparam("trace_context", type_=sa.Text),
 )
-INSERT_CREATED = sa.text("WITH " + _CREATED_ROWS.format(claimed="")).bindparams(*_TYPES)
+# The trace context for the webhook trigger rides on the statement (status_trace).
+_TRACED = "WITH " + SET_IN_STATEMENT + ","
+INSERT_CREATED = sa.text(_TRACED + _CREATED_ROWS.format(claimed="")).bindparams(*_TYPES)
 INSERT_CREATED_WITH_KEY = sa.text(
-    "WITH " + _CLAIM.format(ttl=IDEMPOTENCY_TTL) + _CREATED_ROWS.format(claimed="FROM claim")
+    _TRACED + _CLAIM.format(ttl=IDEMPOTENCY_TTL) + _CREATED_ROWS.format(claimed="FROM claim")
 ).bindparams(
     *_TYPES,
     sa.bindparam("request_hash", type_=sa.Text),
@@ -104,10 +108,12 @@ async def insert_created(
     routing_key: str,
     payload: Mapping[str, Any],
     headers: Mapping[str, str],
+    trace_context: str | None = None,
     claim: Mapping[str, Any] | None = None,
 ) -> tuple[bool, datetime]:
     """Write a new payout with its event and outbox message; with a claim (request_hash,
     response_status, response_body, lock_timeout), only if its Idempotency-Key is free.
+    trace_context: status_trace.setting_value() for the payout's webhook event.
 
     Use it on an autocommit connection: the statement is its own transaction. (written, the
     database's now() stored as created_at); written is False when a live idempotency record
@@ -118,6 +124,7 @@ async def insert_created(
         "routing_key": routing_key,
         "payload": dict(payload),
         "headers": dict(headers),
+        "trace_context": trace_context,
         **(claim or {}),
     }
     statement = INSERT_CREATED if claim is None else INSERT_CREATED_WITH_KEY

@@ -19,6 +19,7 @@ from payout_api.adapters import payout_repository as repo
 from payout_api.problems import Problem
 from payout_api.representation import dumps, event_json, payout_json
 from payout_api.service.pagination import NEXT, PREVIOUS, Cursor
+from payout_core.db import status_trace
 from payout_core.db.engine import autocommit
 from payout_core.db.transitions import transition
 from payout_core.db.uow import UnitOfWork
@@ -117,6 +118,7 @@ async def create_payout(
     # response, and the body replayed for this key (stamped from the record when replayed).
     unstamped = {**values, **NEW_PAYOUT, "created_at": None, "updated_at": None}
     body = orjson.loads(dumps(payout_json(unstamped)))
+    trace_headers = context_headers()
     claim = None
     if idempotency_key is not None:
         claim = {
@@ -132,8 +134,10 @@ async def create_payout(
                 values,
                 routing_key=ROUTING_KEY_CREATED,
                 payload=PayoutCreated(payout_id=payout_id, created_at=clock()).to_payload(),
-                # The request's trace context too: the relay publishes the message in it.
-                headers={HEADER_REQUEST_ID: request_id, **context_headers()},
+                # The request's trace context too: the relay publishes the message in it,
+                # and the webhook trigger its event's.
+                headers={HEADER_REQUEST_ID: request_id, **trace_headers},
+                trace_context=status_trace.setting_value({payout_id: trace_headers}),
                 claim=claim,
             )
     except DBAPIError as exc:
