@@ -25,6 +25,22 @@ def pytest_report_header() -> str:
 
 # The real clusters of tests/ha run only under `make test-ha` (minutes, root, own servers).
 collect_ignore = [] if os.environ.get("PAYOUTS_TEST_HA") == "1" else ["ha"]
+# The soak tier (marker `soak`: the full-length outages, the long housekeeping soak) runs only
+# under `make test-soak`; `make test` and a plain `pytest` leave it out, saying so.
+SOAK = os.environ.get("PAYOUTS_TEST_SOAK") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if SOAK:
+        return
+    soak = [item for item in items if item.get_closest_marker("soak")]
+    if soak:
+        config.hook.pytest_deselected(items=soak)
+        items[:] = [item for item in items if not item.get_closest_marker("soak")]
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
+    return None if SOAK else "soak tests left out (make test-soak runs them)"
 
 
 @pytest.fixture(scope="session")
