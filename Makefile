@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/payouts
 export AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
-.PHONY: help install run run-api run-processor run-provider-sim migrate makemigrations test test-unit lint fmt clean
+.PHONY: help install run run-api run-processor run-provider-sim migrate makemigrations test test-soak test-unit lint fmt clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -43,8 +43,11 @@ migrate: install ## create the database if missing and apply Alembic migrations
 makemigrations: install ## autogenerate a migration: make makemigrations m="what changed"
 	$(BIN)/alembic -c alembic.ini revision --autogenerate -m "$(m)"
 
-test: install system-deps ## the whole suite on the local PostgreSQL and RabbitMQ (own database and vhost), with coverage
+test: install system-deps ## the whole suite on the local PostgreSQL and RabbitMQ (own database and vhost), with coverage; not the soak tier
 	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-report=xml
+
+test-soak: install ## the soak tier: full-length outages, housekeeping under a long load (~6 min, no coverage)
+	PAYOUTS_TEST_SOAK=1 $(BIN)/pytest -m soak -rA $(SOAK_ARGS)
 
 test-unit: install ## unit tests only (no services needed)
 	$(BIN)/pytest tests/unit

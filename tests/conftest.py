@@ -16,6 +16,7 @@ from tests.support import infra as infra_mod
 from tests.support.fuzz_seed import FUZZ_SEED
 from tests.support.infra import Infra
 from tests.support.provider import provider_in_process
+from tests.support.webhook_receiver import Receiver as WebhookReceiver
 
 
 def pytest_report_header() -> str:
@@ -24,6 +25,22 @@ def pytest_report_header() -> str:
 
 # The real clusters of tests/ha run only under `make test-ha` (minutes, root, own servers).
 collect_ignore = [] if os.environ.get("PAYOUTS_TEST_HA") == "1" else ["ha"]
+# The soak tier (marker `soak`: the full-length outages, the long housekeeping soak) runs only
+# under `make test-soak`; `make test` and a plain `pytest` leave it out, saying so.
+SOAK = os.environ.get("PAYOUTS_TEST_SOAK") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if SOAK:
+        return
+    soak = [item for item in items if item.get_closest_marker("soak")]
+    if soak:
+        config.hook.pytest_deselected(items=soak)
+        items[:] = [item for item in items if not item.get_closest_marker("soak")]
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
+    return None if SOAK else "soak tests left out (make test-soak runs them)"
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +74,14 @@ async def provider_sim(fresh_infra: Infra) -> AsyncIterator[str]:
     points processors at it from here on)."""
     async with provider_in_process(fresh_infra) as url:
         yield url
+
+
+@pytest.fixture
+async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
+    """A webhook receiver on a free local port, answering 200 unless told otherwise."""
+    started = await WebhookReceiver().start()
+    yield started
+    await started.stop()
 
 
 @pytest.fixture

@@ -21,9 +21,12 @@ from tests.support.provider import executions, pause_control
 from tests.support.scrape import metric_value
 
 pytestmark = pytest.mark.e2e
-# The retry budget is 50 + 100 + 200 + 400 ms (PROCESSOR_RETRY_BASE_MS=50, 5 attempts): an
-# outage 20 times as long shows the same as the 60 s, in a quarter of the time.
-PROVIDER_OUTAGE_S = 15.0
+# The retry budget is 50 + 100 + 200 + 400 ms (PROCESSOR_RETRY_BASE_MS=50, 5 attempts): the
+# issue's 60 s run in the soak tier; make test's 5 s, six times the budget, is the same window.
+PROVIDER_OUTAGES_S = [
+    pytest.param(5.0, id="5s"),
+    pytest.param(60.0, id="60s", marks=pytest.mark.soak),
+]
 
 
 @pytest.fixture
@@ -71,8 +74,9 @@ async def test_processor_killed_between_the_providers_execution_and_our_commit_p
     assert (await executions(stack.infra.provider_database_url))[payout_id] == 1
 
 
+@pytest.mark.parametrize("outage_s", PROVIDER_OUTAGES_S)
 async def test_provider_down_far_longer_than_the_retries_delays_payouts_and_fails_none(
-    stack: Stack,
+    outage_s: float, stack: Stack
 ):
     assert stack.provider.stop() == 0
     payouts = 20
@@ -85,7 +89,7 @@ async def test_provider_down_far_longer_than_the_retries_delays_payouts_and_fail
         return value > payouts * 5
 
     await eventually(deferred_past_the_attempts, timeout=30, what="payouts deferred, not failed")
-    await asyncio.sleep(PROVIDER_OUTAGE_S)  # the outage itself, not a wait for a condition
+    await asyncio.sleep(outage_s)  # the outage itself, not a wait for a condition
     assert (await status_counts(stack.infra.database_url))["failed"] == 0
     stack.restart_provider()
 

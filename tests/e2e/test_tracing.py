@@ -1,7 +1,7 @@
 """Tracing across real processes (issue 16): the API, the processor and the simulated
 provider export OTLP over HTTP/protobuf to a receiver in the test, which decodes the payloads
 with opentelemetry-proto; one payout's trace arrives from every process, and their log lines
-carry the trace id."""
+carry the trace id; its webhook delivery continues that trace up to the receiver."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from tests.support.infra import Infra
 from tests.support.load import payout_body
 from tests.support.otlp_receiver import PROTOBUF, Receiver, otlp_receiver
 from tests.support.polling import eventually
+from tests.support.webhook_receiver import Receiver as WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -107,3 +108,56 @@ async def test_one_payouts_trace_arrives_from_every_process(stack: Stack, receiv
         assert traced, f"no {name} line of the request carries a trace id"
         assert {line["trace_id"] for line in traced} == {TRACE_ID}
         assert all(len(line["span_id"]) == 16 for line in traced)
+
+
+async def test_a_webhook_delivery_continues_the_payouts_trace_to_the_receiver(
+    stack: Stack, receiver: Receiver, webhook_receiver: WebhookReceiver
+):
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{stack.api.url}/api/webhook-endpoints/",
+            json={"url": webhook_receiver.url, "enabled_events": ["payout.processed"]},
+            headers=stack.auth,
+        ) as resp:
+            assert resp.status == 201, await resp.text()
+        async with session.post(
+            f"{stack.api.url}/api/payouts/",
+            json=payout_body(),
+            headers={**stack.auth, "traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN_ID}-01"},
+        ) as resp:
+            assert resp.status == 201, await resp.text()
+            payout_id = (await resp.json())["id"]
+        assert await wait_terminal(session, stack, payout_id) == "processed"
+
+    def in_trace() -> list:
+        return [s for s in receiver.spans if s.trace_id == TRACE_ID]
+
+    def delivery_and_cause() -> tuple | None:
+        """The delivery span and, up its ancestors, the processor's process span of the
+        payout, which changed its status (spans arrive from three processes in any order)."""
+        spans = in_trace()
+        by_id = {s.span_id: s for s in spans}
+        for delivery in (s for s in spans if s.name == "webhook delivery"):
+            span = delivery
+            while span.parent_span_id in by_id:
+                span = by_id[span.parent_span_id]
+                if span.name == "process payouts.process":
+                    return delivery, span
+        return None
+
+    async def arrived() -> tuple | None:
+        return delivery_and_cause() if webhook_receiver.received else None
+
+    delivery, cause = await eventually(
+        arrived, timeout=20, what="the webhook delivery's span below the payout's processing"
+    )
+    spans = in_trace()
+    assert [s.name for s in spans].count("webhook delivery") == 1
+    assert delivery.service == SERVICE_PROCESSOR
+    assert delivery.attributes["payout.id"] == payout_id
+    assert delivery.attributes["webhook.event.type"] == "payout.processed"
+    assert cause.service == SERVICE_PROCESSOR and cause.attributes["payout.id"] == payout_id
+    (post,) = [s for s in spans if s.parent_span_id == delivery.span_id and s.kind == CLIENT]
+    assert post.attributes["http.request.method"] == "POST"
+    (received,) = webhook_receiver.received
+    assert received.headers["traceparent"] == f"00-{TRACE_ID}-{post.span_id}-01"

@@ -1,5 +1,6 @@
-"""Migrations on a real PostgreSQL: keys made before 0002 keep working after it (that the
-migrated schema is the one db/tables.py describes: test_tables_match_migrations.py)."""
+"""Migrations on a real PostgreSQL: keys made before 0002 keep working after it, 0006 goes
+both ways (that the migrated schema is the one db/tables.py describes:
+test_tables_match_migrations.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 from payout_core.clients import authenticate, list_keys
 from payout_core.db.engine import create_engine
-from payout_core.db.migrate import upgrade
+from payout_core.db.migrate import alembic_config, upgrade
 from tests.support import infra
 
 
@@ -108,3 +110,31 @@ def test_0005_names_waiting_outbox_messages_as_the_relay_did_and_new_ones_unique
     waiting, webhook, new = (row.message_id for row in rows)
     assert (waiting, webhook) == (payout_id, str(webhook_row_id))
     assert str(uuid.UUID(new)) == new and new not in (waiting, webhook)
+
+
+def test_0006_puts_the_trace_context_in_the_webhook_trigger_and_takes_it_out_again(
+    empty_database,
+):
+    def trigger_function() -> str:
+        async def read() -> str:
+            engine = create_engine(empty_database, pool_size=1)
+            try:
+                async with engine.connect() as conn:
+                    return str(
+                        await conn.scalar(
+                            sa.text("SELECT prosrc FROM pg_proc WHERE proname = :name"),
+                            {"name": "record_webhook_event"},
+                        )
+                    )
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(read())
+
+    upgrade(empty_database, "head")
+    assert "payouts.trace_context" in trigger_function()
+    command.downgrade(alembic_config(empty_database), "0005")
+    assert "payouts.trace_context" not in trigger_function()
+    assert "INSERT INTO outbox (routing_key, payload)" in trigger_function()
+    upgrade(empty_database, "head")
+    assert "payouts.trace_context" in trigger_function()

@@ -1,6 +1,7 @@
 """One payout, one trace (issue 16): the API's request, the relay's publish, the processor's
-work, its provider calls and retries share the client's trace id, each span the child of the
-one before; batched statements are spans of their own, linked both ways.
+work, its provider calls and retries, and its webhook deliveries share the client's trace id,
+each span the child of the one before; batched statements are spans of their own, linked both
+ways.
 
 The API, the relay, the processor and the simulated provider run in this process, traced into
 the SDK's in-memory exporter (tests/e2e/test_tracing.py exports from real processes).
@@ -25,6 +26,7 @@ from tests.support.payout_checks import fetch, wait_all_terminal
 from tests.support.polling import eventually
 from tests.support.provider import provider_in_process
 from tests.support.traces import in_memory_tracing
+from tests.support.webhook_receiver import Receiver
 
 CLIENT_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN_ID = "00f067aa0ba902b7"
@@ -196,3 +198,99 @@ async def test_a_request_without_traceparent_starts_a_trace(api, auth, settings,
     assert server.parent is None
     in_trace = {s.name for s in spans if s.context.trace_id == server.context.trace_id}
     assert {"publish payouts", "process payouts.process", "provider transfer"} <= in_trace
+
+
+async def test_webhook_deliveries_join_the_trace_of_the_status_change(
+    api, auth, settings, exporter, webhook_receiver: Receiver
+):
+    receiver = webhook_receiver
+    added = await api.post(
+        "/api/webhook-endpoints/", json={"url": receiver.url, "enabled_events": ["*"]}, headers=auth
+    )
+    assert added.status == 201
+    created = await api.post(
+        "/api/payouts/", json=payout_body(), headers={**auth, "traceparent": TRACEPARENT}
+    )
+    assert created.status == 201
+    payout_id = (await created.json())["id"]
+    service = bootstrap(settings)
+    await service.start()
+    try:
+        types = {"payout.created", "payout.processing", "payout.processed"}
+
+        async def delivered() -> bool:  # the delivery span ends after the receiver's answer
+            names = [s.name for s in exporter.get_finished_spans()]
+            return names.count("webhook delivery") >= 3 and types <= {
+                r.event["type"] for r in receiver.received
+            }
+
+        await eventually(delivered, timeout=30, what="three webhook deliveries")
+    finally:
+        await service.stop()
+    spans = list(exporter.get_finished_spans())
+    by_id = {s.context.span_id: s for s in spans}
+
+    def ancestors(span: ReadableSpan) -> list[str]:
+        names = []
+        while span.parent is not None and span.parent.span_id in by_id:
+            span = by_id[span.parent.span_id]
+            names.append(span.name)
+        return names
+
+    # Each event's delivery is in the payout's trace, under the work that changed the status:
+    # the API's request for payout.created, the processor's process span for the others.
+    deliveries = [s for s in spans if s.name == "webhook delivery"]
+    assert {_trace(s) for s in deliveries} == {CLIENT_TRACE_ID}
+    by_type = {s.attributes["webhook.event.type"]: s for s in deliveries}
+    assert set(by_type) == types
+    for event_type, delivery in by_type.items():
+        assert delivery.attributes["payout.id"] == payout_id
+        assert delivery.status.status_code is not StatusCode.ERROR
+        chain = ancestors(delivery)
+        assert chain[:4] == [
+            "process payouts.webhooks",  # the order for this endpoint
+            "publish amq.default",  # published by the fan-out
+            "process payouts.webhooks",  # the fan-out of the event
+            "publish payouts",  # the relay's, of the outbox row the trigger wrote
+        ], event_type
+        created = event_type == "payout.created"
+        cause = "POST /api/payouts/" if created else "process payouts.process"
+        assert chain[4] == cause, (event_type, chain)
+    # The POST is the delivery's HTTP client span, and the receiver got its traceparent.
+    posts = {s.context.span_id: s for s in spans if s.kind is SpanKind.CLIENT and s.parent}
+    sent = {r.event["type"]: r.headers["traceparent"] for r in receiver.received}
+    for event_type, delivery in by_type.items():
+        post = _one(
+            [s for s in posts.values() if s.parent.span_id == delivery.context.span_id],
+            "webhook POST",
+        )
+        assert post.attributes["http.request.method"] == "POST"
+        assert post.attributes["http.response.status_code"] == 200
+        assert sent[event_type] == f"00-{CLIENT_TRACE_ID}-{_hex(post.context.span_id, 16)}-01"
+
+
+async def test_a_cancellation_writes_its_webhook_event_in_the_request_trace(
+    api, auth, settings, exporter
+):
+    added = await api.post(
+        "/api/webhook-endpoints/",
+        json={"url": "http://127.0.0.1:9/hook", "enabled_events": ["*"]},
+        headers=auth,
+    )
+    assert added.status == 201
+    created = await api.post("/api/payouts/", json=payout_body(), headers=auth)
+    payout_id = (await created.json())["id"]
+    cancelled = await api.patch(
+        f"/api/payouts/{payout_id}",
+        json={"status": "cancelled"},
+        headers={**auth, "traceparent": TRACEPARENT},
+    )
+    assert cancelled.status == 200
+    rows = await fetch(
+        settings.database_url,
+        "SELECT e.type, o.headers FROM outbox o JOIN webhook_events e"
+        f" ON e.id = (o.payload->>'event_id')::uuid WHERE e.payout_id = '{payout_id}'",
+    )
+    traces = {row["type"]: json.loads(row["headers"])["traceparent"][3:35] for row in rows}
+    assert traces["payout.cancelled"] == CLIENT_TRACE_ID  # the PATCH's (transition())
+    assert traces["payout.created"] not in {CLIENT_TRACE_ID, ""}  # the POST's own trace

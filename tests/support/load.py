@@ -54,10 +54,12 @@ async def create_payouts(
     concurrency: int = 48,
     body: Callable[[int], dict] = lambda _i: payout_body(),
     result: LoadResult | None = None,
+    per_second: float | None = None,
 ) -> LoadResult:
     """POST payouts round-robin over api_urls: `count` requests, or until `stop` is set.
 
-    Pass `result` to watch the answers come in while the load runs.
+    Pass `result` to watch the answers come in while the load runs; `per_second` paces the
+    requests at that steady rate (at most; as fast as `concurrency` allows without it).
     """
     assert count is not None or stop is not None
     result = result if result is not None else LoadResult()
@@ -69,6 +71,8 @@ async def create_payouts(
     async def worker(session: aiohttp.ClientSession) -> None:
         while True:
             i = next(numbers)
+            if per_second is not None:  # request i starts i / per_second into the run
+                await asyncio.sleep(max(0.0, started + i / per_second - time.perf_counter()))
             if (count is not None and i >= count) or (stop is not None and stop.is_set()):
                 return
             url = f"{api_urls[i % len(api_urls)]}/api/payouts/"

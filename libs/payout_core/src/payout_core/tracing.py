@@ -317,6 +317,17 @@ def end_all(spans: Sequence[Span | None], error: BaseException | None = None) ->
         started.end()
 
 
+@contextmanager
+def ending(spans: Sequence[Span | None]) -> Iterator[None]:
+    """Ends the spans when the block (a publish they describe) ends, with its error if any."""
+    try:
+        yield
+    except BaseException as exc:
+        end_all(spans, exc)
+        raise
+    end_all(spans)
+
+
 # --- batches: one statement serving several payouts, linked both ways ----------------------
 
 

@@ -4,7 +4,7 @@ made for every payout of a batch (see batching.py) in one round trip and one com
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -13,8 +13,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payout_core.db.engine import autocommit
+from payout_core.db.status_trace import setting_value
 from payout_core.db.transitions import FINISH, FINISH_PROCESSING, START
 from payout_core.domain.status import PayoutStatus
+from payout_core.tracing import context_headers
 from payout_processor.batching import Batcher
 
 
@@ -35,6 +37,7 @@ class PayoutToProcess:
 class _Start:
     payout_id: uuid.UUID
     request_id: str | None
+    trace: Mapping[str, str]  # the caller's trace context, for the webhook event (status_trace)
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,15 @@ class _Finish:
     failure_message: str | None
     reason: str
     request_id: str | None
+    trace: Mapping[str, str]
 
 
 def _payout_id(call: _Start | _Finish) -> uuid.UUID:
     return call.payout_id
+
+
+def _trace_context(calls: Sequence[_Start | _Finish]) -> str | None:
+    return setting_value({c.payout_id: c.trace for c in calls})
 
 
 class ProcessingStatements:
@@ -63,7 +71,7 @@ class ProcessingStatements:
 
     async def start(self, payout_id: uuid.UUID, request_id: str | None) -> PayoutToProcess | None:
         """pending -> processing if it still is; None for an unknown payout."""
-        return await self._starts.submit(_Start(payout_id, request_id))
+        return await self._starts.submit(_Start(payout_id, request_id, context_headers()))
 
     async def finish(
         self,
@@ -79,13 +87,22 @@ class ProcessingStatements:
         if to_status not in FINISH_PROCESSING.to_statuses:
             raise ValueError(f"illegal transition processing -> {to_status}")
         return await self._finishes.submit(
-            _Finish(payout_id, to_status, failure_code, failure_message, reason, request_id)
+            _Finish(
+                payout_id,
+                to_status,
+                failure_code,
+                failure_message,
+                reason,
+                request_id,
+                context_headers(),
+            )
         )
 
     async def _start_all(self, calls: Sequence[_Start]) -> list[PayoutToProcess | None]:
         params = {
             "ids": [c.payout_id for c in calls],
             "request_ids": [c.request_id for c in calls],
+            "trace_context": _trace_context(calls),
         }
         async with autocommit(self._engine) as conn:
             rows: Any = (await conn.execute(START, params)).all()
@@ -111,6 +128,7 @@ class ProcessingStatements:
             "failure_messages": [c.failure_message for c in calls],
             "reasons": [c.reason for c in calls],
             "request_ids": [c.request_id for c in calls],
+            "trace_context": _trace_context(calls),
         }
         async with autocommit(self._engine) as conn:
             rows: Any = (await conn.execute(FINISH, params)).all()

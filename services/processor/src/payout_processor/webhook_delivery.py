@@ -28,6 +28,15 @@ from payout_core.messaging.broker import Broker, OutgoingMessage
 from payout_core.messaging.contracts import HEADER_ATTEMPT, MalformedMessage
 from payout_core.metrics import ProcessorMetrics
 from payout_core.settings import Settings
+from payout_core.tracing import (
+    ATTR_PAYOUT_ID,
+    ending,
+    http_client_trace_configs,
+    process_span,
+    record_error,
+    span,
+    start_publish,
+)
 from payout_core.webhooks.events import event_body, matches, public_event_id
 from payout_core.webhooks.queues import (
     WEBHOOK_QUEUE,
@@ -43,6 +52,10 @@ log = get_logger(__name__)
 # Bytes of a receiver's answer read (and dropped): enough to finish a small response.
 RESPONSE_READ_LIMIT = 4096
 ERROR_LENGTH = 300
+
+
+class WebhookAttemptFailed(Exception):
+    """A failed attempt, as recorded on its delivery span (not raised)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,8 @@ class WebhookDeliverer:
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=self._settings.webhook_timeout_s),
             auto_decompress=False,
+            # A client span per POST, and its traceparent sent to the receiver (tracing on).
+            trace_configs=http_client_trace_configs(),
         )
 
     async def start(self) -> None:
@@ -140,7 +155,11 @@ class WebhookDeliverer:
         self._idle.clear()
         try:
             async with self._slots:
-                await self._handle(message)
+                # In the trace of the status change that wrote the event (its outbox row's).
+                with process_span(
+                    WEBHOOK_QUEUE, message.routing_key or "", message.message_id, message.headers
+                ):
+                    await self._handle(message)
         finally:
             self._inflight -= 1
             if self._inflight == 0:
@@ -195,9 +214,7 @@ class WebhookDeliverer:
             if matches(endpoint.enabled_events, event.type)
         ]
         if orders:
-            await self._broker.publish_batch(
-                [self._outgoing(order, 1, WEBHOOK_QUEUE) for order in orders]
-            )
+            await self._publish([(order, 1, WEBHOOK_QUEUE) for order in orders])
 
     async def _deliver(self, event_id: uuid.UUID, endpoint_id: uuid.UUID, attempt: int) -> None:
         async with autocommit(self._engine) as conn:
@@ -229,9 +246,19 @@ class WebhookDeliverer:
         secrets = [self._secrets.open(endpoint["secret"])]
         if endpoint["previous_signs"] and endpoint["previous_secret"]:
             secrets.append(self._secrets.open(endpoint["previous_secret"]))
-        result = await self.post(
-            endpoint["url"], public_event_id(event_id), event_body(event), secrets
-        )
+        attributes = {
+            ATTR_PAYOUT_ID: str(event["payout_id"]),
+            "webhook.event.id": public_event_id(event_id),
+            "webhook.event.type": event["type"],
+            "webhook.endpoint.id": str(endpoint_id),
+            "webhook.attempt": attempt,
+        }
+        with span("webhook delivery", attributes=attributes):
+            result = await self.post(
+                endpoint["url"], public_event_id(event_id), event_body(event), secrets
+            )
+            if not result.succeeded:
+                record_error(WebhookAttemptFailed(result.error or "failed"))
         self._metrics.webhook_deliveries.labels(
             outcome="succeeded" if result.succeeded else "failed"
         ).inc()
@@ -329,19 +356,27 @@ class WebhookDeliverer:
         return disabled is not None
 
     async def _publish_delayed(self, order: DeliveryOrder, attempt: int, delay_s: float) -> None:
-        await self._broker.publish_batch(
-            [self._outgoing(order, attempt, delay_queue_name(delay_s))]
-        )
+        await self._publish([(order, attempt, delay_queue_name(delay_s))])
 
-    @staticmethod
-    def _outgoing(order: DeliveryOrder, attempt: int, queue: str) -> OutgoingMessage:
-        return OutgoingMessage(
-            routing_key=queue,
-            body=order.to_body(),
-            message_id=f"{order.event_id}:{order.endpoint_id}",
-            headers={HEADER_ATTEMPT: str(attempt)},
-            exchange="",
-        )
+    async def _publish(self, sends: list[tuple[DeliveryOrder, int, str]]) -> None:
+        """Orders (order, attempt, queue), each published from the current span: the next
+        delivery or retry stays in the event's trace."""
+        messages, spans = [], []
+        for order, attempt, queue in sends:
+            message_id = f"{order.event_id}:{order.endpoint_id}"
+            publish, trace_headers = start_publish("", queue, message_id)
+            spans.append(publish)
+            messages.append(
+                OutgoingMessage(
+                    routing_key=queue,
+                    body=order.to_body(),
+                    message_id=message_id,
+                    headers={HEADER_ATTEMPT: str(attempt), **trace_headers},
+                    exchange="",
+                )
+            )
+        with ending(spans):
+            await self._broker.publish_batch(messages)
 
 
 def _attempt(message: AbstractIncomingMessage) -> int:

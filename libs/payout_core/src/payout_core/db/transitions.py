@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payout_core.db import status_trace
 from payout_core.db.tables import payout_events, payouts
 from payout_core.domain.status import INITIAL, PayoutStatus, can_transition
 
@@ -94,8 +95,9 @@ payout AS (
 # found (`found` is read and locked before `started` updates the rows), and whether it moved.
 START = (
     sa.text(f"""
-WITH input AS (
-    SELECT * FROM unnest(:ids, :request_ids) AS i(id, request_id)
+WITH {status_trace.SET_IN_STATEMENT}, input AS (
+    SELECT i.* FROM unnest(:ids, :request_ids) AS i(id, request_id)
+        LEFT JOIN trace_context ON true
 ), found AS (
     SELECT p.id, p.status, p.deleted_at, p.amount, p.currency, p.recipient_details,
         p.created_at
@@ -118,6 +120,7 @@ SELECT found.*, found.id IN (SELECT id FROM started) AS started FROM found
     .bindparams(
         sa.bindparam("ids", type_=ARRAY(sa.Uuid)),
         sa.bindparam("request_ids", type_=ARRAY(sa.Text)),
+        sa.bindparam("trace_context", type_=sa.Text),
     )
     .columns(
         sa.column("id", sa.Uuid),
@@ -135,9 +138,10 @@ SELECT found.*, found.id IN (SELECT id FROM started) AS started FROM found
 # processing; their created_at.
 FINISH = (
     sa.text(f"""
-WITH input AS (
-    SELECT * FROM unnest(:ids, :to_statuses, :failure_codes, :failure_messages, :reasons,
+WITH {status_trace.SET_IN_STATEMENT}, input AS (
+    SELECT i.* FROM unnest(:ids, :to_statuses, :failure_codes, :failure_messages, :reasons,
         :request_ids) AS i(id, to_status, failure_code, failure_message, reason, request_id)
+        LEFT JOIN trace_context ON true
 ), finished AS (
     UPDATE payouts SET status = input.to_status, failure_code = input.failure_code,
         failure_message = input.failure_message, processed_at = now(), updated_at = now(),
@@ -165,6 +169,7 @@ SELECT id, created_at FROM finished
                 "request_ids",
             )
         ),
+        sa.bindparam("trace_context", type_=sa.Text),
     )
     .columns(sa.column("id", sa.Uuid), sa.column("created_at", sa.DateTime(timezone=True)))
 )
@@ -207,6 +212,7 @@ async def transition(
     """
     if not can_transition(from_status, to_status):
         raise ValueError(f"illegal transition {from_status} -> {to_status}")
+    await status_trace.set_current(conn, payout_id)  # for its webhook event (tracing on)
     condition = sa.and_(payouts.c.id == payout_id, payouts.c.status == from_status.value)
     if expected_version is not None:
         condition = sa.and_(condition, payouts.c.version == expected_version)

@@ -21,7 +21,7 @@ from payout_core.logging import get_logger
 from payout_core.messaging.broker import Broker, OutgoingMessage
 from payout_core.messaging.contracts import EXCHANGE, HEADER_REQUEST_ID
 from payout_core.metrics import ApiMetrics
-from payout_core.tracing import batch_span, context_from, end_all, start_publish
+from payout_core.tracing import batch_span, context_from, ending, start_publish
 
 log = get_logger(__name__)
 STATS_EVERY_S = 1.0
@@ -147,12 +147,8 @@ class OutboxRelay:
                             headers={HEADER_REQUEST_ID: request_id, **trace_headers},
                         )
                     )
-                try:
+                with ending(spans):
                     await self._broker.publish_batch(messages)
-                except BaseException as exc:
-                    end_all(spans, exc)
-                    raise
-                end_all(spans)
                 await conn.execute(
                     outbox.update()
                     .where(outbox.c.id.in_([row.id for row in rows]))

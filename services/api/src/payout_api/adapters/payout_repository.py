@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from payout_api.pagination import NEXT, Cursor
 from payout_api.service.errors import IdempotencyKeyInUse
+from payout_core.db import status_trace
 from payout_core.db.engine import autocommit
 from payout_core.db.errors import LOCK_NOT_AVAILABLE_SQLSTATE, sqlstate_of
 from payout_core.db.tables import IDEMPOTENCY_KEY_TTL, idempotency_keys, payout_events, payouts
 from payout_core.db.transitions import create_ctes, transition
 from payout_core.db.uow import UnitOfWork
 from payout_core.domain.status import PayoutStatus
+from payout_core.tracing import context_headers
 
 IDEMPOTENCY_TTL = sa.text(f"interval '{IDEMPOTENCY_KEY_TTL}'")
 # How long a request waits for a concurrent one holding the same Idempotency-Key.
@@ -46,7 +48,7 @@ def _visible(client_id: uuid.UUID, payout_id: uuid.UUID) -> sa.ColumnElement[boo
 # request holding the same key is waited for at most lock_timeout, set for this statement alone.
 _OUTBOX_MESSAGE = """, message AS (
     INSERT INTO outbox (message_id, routing_key, payload, headers)
-    SELECT id::text, :routing_key, :payload, :headers FROM payout
+    SELECT id::text, :routing_key, :payload, :headers FROM payout LEFT JOIN trace_context ON true
 )
 SELECT (SELECT count(*) FROM payout) AS created, now() AS at"""
 _CLAIM = """
@@ -76,10 +78,13 @@ _TYPES = (
     sa.bindparam("routing_key", type_=sa.Text),
     sa.bindparam("payload", type_=JSONB),
     sa.bindparam("headers", type_=JSONB),
+    sa.bindparam("trace_context", type_=sa.Text),
 )
-INSERT_CREATED = sa.text("WITH " + create_ctes(claimed=False) + _OUTBOX_MESSAGE).bindparams(*_TYPES)
+# The trace context for the webhook trigger rides on the statement (status_trace).
+_TRACED = "WITH " + status_trace.SET_IN_STATEMENT + ","
+INSERT_CREATED = sa.text(_TRACED + create_ctes(claimed=False) + _OUTBOX_MESSAGE).bindparams(*_TYPES)
 INSERT_CREATED_WITH_KEY = sa.text(
-    "WITH " + _CLAIM.format(ttl=IDEMPOTENCY_TTL) + create_ctes(claimed=True) + _OUTBOX_MESSAGE
+    _TRACED + _CLAIM.format(ttl=IDEMPOTENCY_TTL) + create_ctes(claimed=True) + _OUTBOX_MESSAGE
 ).bindparams(
     *_TYPES,
     sa.bindparam("request_hash", type_=sa.Text),
@@ -124,6 +129,8 @@ class PayoutRepository:
             "routing_key": routing_key,
             "payload": dict(payload),
             "headers": dict(headers),
+            # The webhook trigger writes the created event in the request's trace.
+            "trace_context": status_trace.setting_value({values["id"]: context_headers()}),
         }
         statement = INSERT_CREATED
         if claim is not None:
