@@ -57,15 +57,21 @@ class ProviderUnreachable(ProviderInDoubt):
 class ProviderClient:
     """One HTTP session per process, opened on first use (nothing connects at import time)."""
 
-    def __init__(self, base_url: str, timeout_s: float) -> None:
+    def __init__(self, base_url: str, timeout_s: float, *, max_connections: int = 100) -> None:
+        """max_connections: calls in flight at once (aiohttp's pool; others wait for a
+        connection, and that wait counts against timeout_s, so keep it at least the
+        caller's own concurrency)."""
         self._base = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, trace_configs=tracing.http_client_trace_configs()
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                timeout=self._timeout,
+                trace_configs=tracing.http_client_trace_configs(),
             )
         return self._session
 

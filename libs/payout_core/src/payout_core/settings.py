@@ -201,8 +201,13 @@ class Settings:
     log_format: str = _env("LOG_FORMAT", _choices(LOG_FORMATS), "")
     provider_delay_ms: int = _env("PROVIDER_DELAY_MS", _ints(0, 600_000), 200)
     provider_failure_rate: float = _env("PROVIDER_FAILURE_RATE", _floats(0.0, 1.0), 0.0)
-    processor_concurrency: int = _env("PROCESSOR_CONCURRENCY", _ints(1, 1000), 16)
-    processor_prefetch: int = _env("PROCESSOR_PREFETCH", _ints(1, 10_000), 32)
+    # Payouts one processor works on at once. Processing is I/O-bound: a payout in flight
+    # mostly waits on the provider, costs a task and a message (a few KB), and holds a
+    # database connection only for its batched START/FINISH statements; so the default is
+    # sized for a provider answering in about a second (≈ this many payouts/s). Lower it to
+    # the provider's own limit on concurrent requests, if it has one (docs/performance.md).
+    processor_concurrency: int = _env("PROCESSOR_CONCURRENCY", _ints(1, 1000), 256)
+    processor_prefetch: int = _env("PROCESSOR_PREFETCH", _ints(1, 10_000), 512)
     processor_max_attempts: int = _env("PROCESSOR_MAX_ATTEMPTS", _ints(1, 20), 5)
     processor_retry_base_ms: int = _env("PROCESSOR_RETRY_BASE_MS", _ints(1, 3_600_000), 1000)
     shutdown_grace_s: float = _env("SHUTDOWN_GRACE_S", _floats(0.0, 3600.0), 20.0)

@@ -186,7 +186,13 @@ def bootstrap(settings: Settings) -> ProcessorService:
     )
     engine, broker = resources.engine, resources.broker
     metrics = ProcessorMetrics()
-    provider = ProviderClient(settings.provider_url, settings.provider_timeout_s)
+    # One connection per payout in flight: a call never waits for the pool (that wait would
+    # count against its timeout and make a call that never left look in doubt).
+    provider = ProviderClient(
+        settings.provider_url,
+        settings.provider_timeout_s,
+        max_connections=settings.processor_concurrency,
+    )
     consumer = PayoutConsumer(
         broker,
         PayoutProcessor(engine, provider, metrics),
