@@ -30,7 +30,23 @@ collect_ignore = [] if os.environ.get("PAYOUTS_TEST_HA") == "1" else ["ha"]
 SOAK = os.environ.get("PAYOUTS_TEST_SOAK") == "1"
 
 
+# Under pytest-xdist (`make test`, --dist loadgroup) a test file stays on one worker, and the
+# e2e tests that start service stacks share one worker: each stack opens pools of PostgreSQL
+# connections, and several at once would exceed the server's max_connections. The images'
+# test runs its containers beside them, on its own worker.
+OWN_XDIST_GROUP = ("tests/e2e/test_images.py",)
+
+
+def _xdist_group(item: pytest.Item) -> str:
+    path = item.nodeid.split("::")[0]
+    if item.get_closest_marker("e2e") and path not in OWN_XDIST_GROUP:
+        return "e2e"
+    return path
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
     if SOAK:
         return
     soak = [item for item in items if item.get_closest_marker("soak")]
