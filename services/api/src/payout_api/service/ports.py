@@ -16,12 +16,16 @@ from payout_core.domain.status import PayoutStatus
 Row = Mapping[Any, Any]
 
 
-class Payouts(Protocol):
+class PayoutLookup(Protocol):
     """One client's payouts on one connection (every read is scoped to the client)."""
 
     async def get(
         self, client_id: uuid.UUID, payout_id: uuid.UUID, *, for_update: bool = False
     ) -> Row | None: ...
+
+
+class Payouts(PayoutLookup, Protocol):
+    """Outside a transaction block: each statement its own transaction."""
 
     async def insert_created(
         self,
@@ -51,6 +55,12 @@ class Payouts(Protocol):
         idempotency_key: str | None = None,
     ) -> tuple[Sequence[Row], bool]: ...
 
+    async def events(self, payout_id: uuid.UUID) -> Sequence[Row]: ...
+
+
+class PayoutsInTransaction(PayoutLookup, Protocol):
+    """In one transaction, rolled back unless committed."""
+
     async def change_status(
         self,
         payout_id: uuid.UUID,
@@ -67,10 +77,6 @@ class Payouts(Protocol):
 
     async def mark_deleted(self, payout_id: uuid.UUID) -> None: ...
 
-    async def events(self, payout_id: uuid.UUID) -> Sequence[Row]: ...
-
-
-class PayoutsInTransaction(Payouts, Protocol):
     async def commit(self) -> None: ...
 
 
