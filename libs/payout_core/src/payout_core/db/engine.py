@@ -55,14 +55,17 @@ class _Gate:
     async def admit(self) -> AsyncIterator[None]:
         if self.max_waiting is not None and self.waiting >= self.max_waiting:
             raise PoolTimeout(f"{self.waiting} callers already wait for a database connection")
-        self.waiting += 1
-        try:
-            async with asyncio.timeout(POOL_WAIT_S):
-                await self.slots.acquire()
-        except TimeoutError:
-            raise PoolTimeout(f"no database connection free after {POOL_WAIT_S} s") from None
-        finally:
-            self.waiting -= 1
+        if self.slots.locked():  # else a slot is free and nobody waits: no timer to set
+            self.waiting += 1
+            try:
+                async with asyncio.timeout(POOL_WAIT_S):
+                    await self.slots.acquire()
+            except TimeoutError:
+                raise PoolTimeout(f"no database connection free after {POOL_WAIT_S} s") from None
+            finally:
+                self.waiting -= 1
+        else:
+            await self.slots.acquire()
         try:
             yield
         finally:
@@ -188,6 +191,9 @@ def _is_read_only(dbapi_connection: Any) -> bool:
         return bool(cursor.fetchone()[0] == "on")
     finally:
         cursor.close()
+        # The driver began a transaction for it: end it, so that a connection checked out
+        # for driver_connection() runs each statement on its own (and none is rolled back).
+        dbapi_connection.rollback()
 
 
 @asynccontextmanager
@@ -203,9 +209,15 @@ async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     The queue is bounded when the engine was made with max_waiting, and nobody waits longer
     than POOL_WAIT_S: both end in PoolTimeout, which callers answer with a 503.
     """
+    async with _checked_out(engine) as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
+@asynccontextmanager
+async def _checked_out(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     gate = _GATES.get(engine.sync_engine)
     async with gate.admit() if gate else contextlib.nullcontext(), engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
 
 
@@ -271,7 +283,9 @@ class DriverConnection:
 
 @asynccontextmanager
 async def driver_connection(engine: AsyncEngine) -> AsyncIterator[DriverConnection]:
-    """autocommit()'s connection, to run DriverStatements on."""
-    async with autocommit(engine) as conn:
+    """A connection as autocommit() gives it, to run DriverStatements on: statements sent
+    to the driver begin no transaction (SQLAlchemy's adapter would), so no isolation level
+    is set (and reset) for them."""
+    async with _checked_out(engine) as conn:
         raw = await conn.get_raw_connection()
         yield DriverConnection(conn, raw)
