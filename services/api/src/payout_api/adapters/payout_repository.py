@@ -169,8 +169,10 @@ class PayoutRepository:
         self, client_id: uuid.UUID, payout_id: uuid.UUID, *, for_update: bool = False
     ) -> Row | None:
         assert not for_update, "a row is locked in a transaction (_TransactionRepository)"
-        row = await self._driver.fetchrow(GET_VISIBLE, {"client_id": client_id, "id": payout_id})
-        return None if row is None else dict(row)
+        row: Row | None = await self._driver.fetchrow(
+            GET_VISIBLE, {"client_id": client_id, "id": payout_id}
+        )
+        return row
 
     async def insert_created(
         self,
@@ -211,10 +213,10 @@ class PayoutRepository:
         return bool(row["created"]), row["at"]
 
     async def get_idempotency_record(self, client_id: uuid.UUID, key: str) -> Row | None:
-        row = await self._driver.fetchrow(
+        row: Row | None = await self._driver.fetchrow(
             GET_IDEMPOTENCY_RECORD, {"client_id": client_id, "key": key}
         )
-        return None if row is None else dict(row)
+        return row
 
     async def list_page(
         self,
@@ -245,13 +247,14 @@ class PayoutRepository:
             direction = cursor.direction
             values.update(mark_at=cursor.created_at, mark_id=cursor.id)
         statement = _list_statement(present, direction)
-        rows: list[Row] = [dict(r) for r in await self._driver.fetch(statement, values)]
+        rows: list[Row] = await self._driver.fetch(statement, values)
         has_more = len(rows) > limit
         page = rows[:limit]
         return (page if direction in (None, NEXT) else page[::-1]), has_more
 
     async def events(self, payout_id: uuid.UUID) -> list[Row]:
-        return [dict(r) for r in await self._driver.fetch(EVENTS, {"payout_id": payout_id})]
+        rows: list[Row] = await self._driver.fetch(EVENTS, {"payout_id": payout_id})
+        return rows
 
 
 class _TransactionRepository:

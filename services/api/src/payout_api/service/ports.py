@@ -12,7 +12,8 @@ from typing import Any, Protocol
 from payout_api.pagination import Cursor
 from payout_core.domain.status import PayoutStatus
 
-# A stored row by column name (SQLAlchemy's RowMapping also takes columns as keys).
+# A stored row by column name: SQLAlchemy's RowMapping (which also takes columns as keys), or
+# asyncpg's Record (payout_core.db.engine.DriverConnection).
 Row = Mapping[Any, Any]
 
 
