@@ -287,5 +287,6 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[DriverConnecti
     to the driver begin no transaction (SQLAlchemy's adapter would), so no isolation level
     is set (and reset) for them."""
     async with _checked_out(engine) as conn:
-        raw = await conn.get_raw_connection()
+        # Checked out just now, so at hand (get_raw_connection() would cost a greenlet switch).
+        raw = conn.sync_connection.connection  # type: ignore[union-attr]
         yield DriverConnection(conn, raw)
