@@ -7,17 +7,20 @@ import contextlib
 import socket
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import event
+from sqlalchemy import JSON, ClauseElement, event
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
 
 from payout_core.db.dsn import connect_url
 from payout_core.db.errors import READ_ONLY_SQLSTATE, sqlstate_of
@@ -52,14 +55,17 @@ class _Gate:
     async def admit(self) -> AsyncIterator[None]:
         if self.max_waiting is not None and self.waiting >= self.max_waiting:
             raise PoolTimeout(f"{self.waiting} callers already wait for a database connection")
-        self.waiting += 1
-        try:
-            async with asyncio.timeout(POOL_WAIT_S):
-                await self.slots.acquire()
-        except TimeoutError:
-            raise PoolTimeout(f"no database connection free after {POOL_WAIT_S} s") from None
-        finally:
-            self.waiting -= 1
+        if self.slots.locked():  # else a slot is free and nobody waits: no timer to set
+            self.waiting += 1
+            try:
+                async with asyncio.timeout(POOL_WAIT_S):
+                    await self.slots.acquire()
+            except TimeoutError:
+                raise PoolTimeout(f"no database connection free after {POOL_WAIT_S} s") from None
+            finally:
+                self.waiting -= 1
+        else:
+            await self.slots.acquire()
         try:
             yield
         finally:
@@ -185,6 +191,9 @@ def _is_read_only(dbapi_connection: Any) -> bool:
         return bool(cursor.fetchone()[0] == "on")
     finally:
         cursor.close()
+        # The driver began a transaction for it: end it, so that a connection checked out
+        # for driver_connection() runs each statement on its own (and none is rolled back).
+        dbapi_connection.rollback()
 
 
 @asynccontextmanager
@@ -200,7 +209,84 @@ async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     The queue is bounded when the engine was made with max_waiting, and nobody waits longer
     than POOL_WAIT_S: both end in PoolTimeout, which callers answer with a 503.
     """
-    gate = _GATES.get(engine.sync_engine)
-    async with gate.admit() if gate else contextlib.nullcontext(), engine.connect() as conn:
+    async with _checked_out(engine) as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
+
+
+@asynccontextmanager
+async def _checked_out(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    gate = _GATES.get(engine.sync_engine)
+    async with gate.admit() if gate else contextlib.nullcontext(), engine.connect() as conn:
+        yield conn
+
+
+class DriverStatement:
+    """A statement compiled once for asyncpg: its SQL ($n placeholders, with the casts
+    SQLAlchemy renders) and how named values become its arguments (JSON serialized as the
+    engine serializes it)."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled: Any = statement.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
+        self.sql = compiled.string
+        json_names = {n for n, b in compiled.binds.items() if isinstance(b.type, JSON)}
+        self._names = [(name, name in json_names) for name in compiled.positiontup or ()]
+
+    def arguments(self, values: Mapping[str, Any]) -> list[Any]:
+        return [_json_dumps(values[n]) if is_json else values[n] for n, is_json in self._names]
+
+
+class DriverConnection:
+    """asyncpg's own connection under a pooled SQLAlchemy one, for the hot statements.
+
+    asyncpg prepares each statement once per connection (its statement cache) and nothing of
+    SQLAlchemy's execution path runs (compilation cache lookup, execution context, cursor
+    adaptation, result processing: more CPU than the database's own work). A failure is
+    handed to SQLAlchemy as if its own execution had raised it, so it is translated and
+    wrapped alike and the engine's handle_error rules apply (a lost connection is
+    invalidated, a read-only server drops the pool). See driver_connection().
+    """
+
+    def __init__(self, conn: AsyncConnection, raw: PoolProxiedConnection) -> None:
+        self._conn = conn
+        self._adapted: Any = raw.dbapi_connection  # SQLAlchemy's adapter of the connection
+        self._driver: Any = raw.driver_connection  # an asyncpg.Connection
+
+    async def fetchrow(self, statement: DriverStatement, values: Mapping[str, Any]) -> Any:
+        return await self._run(self._driver.fetchrow, statement, values)
+
+    async def fetch(self, statement: DriverStatement, values: Mapping[str, Any]) -> Any:
+        return await self._run(self._driver.fetch, statement, values)
+
+    async def _run(
+        self,
+        call: Callable[..., Awaitable[Any]],
+        statement: DriverStatement,
+        values: Mapping[str, Any],
+    ) -> Any:
+        try:
+            return await call(statement.sql, *statement.arguments(values))
+        except BaseException as exc:
+            await greenlet_spawn(self._raise_as_sqlalchemy, exc, statement.sql)
+            raise  # pragma: no cover - the line above always raises
+
+    def _raise_as_sqlalchemy(self, exc: BaseException, sql: str) -> None:
+        sync: Any = self._conn.sync_connection
+        try:
+            self._adapted._handle_exception(exc)  # raises the DBAPI error asyncpg's maps to
+        except BaseException as translated:
+            is_dbapi = isinstance(translated, sync.dialect.loaded_dbapi.Error)
+            # SQLAlchemy's own handling (private API, pinned by uv.lock): as for a failed
+            # execute() without an execution context.
+            sync._handle_dbapi_exception(translated, sql if is_dbapi else None, None, None, None)
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[DriverConnection]:
+    """A connection as autocommit() gives it, to run DriverStatements on: statements sent
+    to the driver begin no transaction (SQLAlchemy's adapter would), so no isolation level
+    is set (and reset) for them."""
+    async with _checked_out(engine) as conn:
+        # Checked out just now, so at hand (get_raw_connection() would cost a greenlet switch).
+        raw = conn.sync_connection.connection  # type: ignore[union-attr]
+        yield DriverConnection(conn, raw)

@@ -1,5 +1,7 @@
 """SQL for payouts as the API needs it, always scoped to one client: SQLAlchemy Core, and one
-hand-written statement for creation, the hot path."""
+hand-written statement for creation. The statements outside a transaction block (creation,
+reads: the hot paths) are compiled once and run on the driver's connection (DriverStatement);
+the changes, in a transaction, through SQLAlchemy."""
 
 from __future__ import annotations
 
@@ -10,17 +12,24 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payout_api.pagination import NEXT, Cursor
 from payout_api.service.errors import IdempotencyKeyInUse
+from payout_api.service.ports import Row
 from payout_core.db import status_trace
-from payout_core.db.engine import autocommit
+from payout_core.db.engine import DriverConnection, DriverStatement, driver_connection
 from payout_core.db.errors import LOCK_NOT_AVAILABLE_SQLSTATE, sqlstate_of
-from payout_core.db.tables import IDEMPOTENCY_KEY_TTL, idempotency_keys, payout_events, payouts
+from payout_core.db.tables import (
+    IDEMPOTENCY_KEY_TTL,
+    TS,
+    idempotency_keys,
+    payout_events,
+    payouts,
+)
 from payout_core.db.transitions import create_ctes, transition
 from payout_core.db.uow import UnitOfWork
 from payout_core.domain.status import PayoutStatus
@@ -33,12 +42,25 @@ IDEMPOTENCY_LOCK_TIMEOUT = "5s"
 CREATED_STATUS = 201
 
 
-def _visible(client_id: uuid.UUID, payout_id: uuid.UUID) -> sa.ColumnElement[bool]:
+def _visible(client_id: object, payout_id: object) -> sa.ColumnElement[bool]:
     return sa.and_(
         payouts.c.id == payout_id,
         payouts.c.client_id == client_id,
         payouts.c.deleted_at.is_(None),
     )
+
+
+_CLIENT_ID = sa.bindparam("client_id", type_=sa.Uuid)
+GET_VISIBLE = DriverStatement(
+    sa.select(payouts).where(_visible(_CLIENT_ID, sa.bindparam("id", type_=sa.Uuid)))
+)
+GET_IDEMPOTENCY_RECORD = DriverStatement(
+    sa.select(idempotency_keys).where(
+        idempotency_keys.c.client_id == _CLIENT_ID,
+        idempotency_keys.c.key == sa.bindparam("key", type_=sa.Text),
+        idempotency_keys.c.created_at >= sa.func.now() - IDEMPOTENCY_TTL,
+    )
+)
 
 
 # A new payout and its first event (payout_core.db.transitions), and its outbox message: one
@@ -92,21 +114,65 @@ INSERT_CREATED_WITH_KEY = sa.text(
     sa.bindparam("response_body", type_=JSONB),
     sa.bindparam("lock_timeout", type_=sa.Text),
 )
+_INSERT_CREATED = DriverStatement(INSERT_CREATED)
+_INSERT_CREATED_WITH_KEY = DriverStatement(INSERT_CREATED_WITH_KEY)
+
+
+EVENTS = DriverStatement(
+    sa.select(payout_events)
+    .where(payout_events.c.payout_id == sa.bindparam("payout_id", type_=sa.Uuid))
+    .order_by(payout_events.c.id)
+)
+_LIST_FILTERS = {
+    "statuses": payouts.c.status == sa.any_(sa.bindparam("statuses", type_=ARRAY(sa.Text))),
+    "currency": payouts.c.currency == sa.bindparam("currency", type_=sa.String),
+    "created_after": payouts.c.created_at > sa.bindparam("created_after", type_=TS),
+    "created_before": payouts.c.created_at < sa.bindparam("created_before", type_=TS),
+    "idempotency_key": payouts.c.idempotency_key == sa.bindparam("idempotency_key", type_=sa.Text),
+}
+_POSITION = sa.tuple_(payouts.c.created_at, payouts.c.id)
+_MARK = sa.tuple_(sa.bindparam("mark_at", type_=TS), sa.bindparam("mark_id", type_=sa.Uuid))
+# A list statement for each combination of filters and direction, compiled at first use.
+_list_statements: dict[tuple[frozenset[str], str | None], DriverStatement] = {}
+
+
+def _list_statement(filters: frozenset[str], direction: str | None) -> DriverStatement:
+    """Rows in display order (newest first) or, going back from a cursor, oldest first."""
+    found = _list_statements.get((filters, direction))
+    if found is not None:
+        return found
+    conditions = [payouts.c.client_id == _CLIENT_ID, payouts.c.deleted_at.is_(None)]
+    conditions += [_LIST_FILTERS[name] for name in sorted(filters)]
+    order = [payouts.c.created_at.desc(), payouts.c.id.desc()]
+    if direction == NEXT:
+        conditions.append(_POSITION < _MARK)
+    elif direction is not None:
+        conditions.append(_POSITION > _MARK)
+        order = [payouts.c.created_at.asc(), payouts.c.id.asc()]
+    query = (
+        sa.select(payouts)
+        .where(*conditions)
+        .order_by(*order)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+    )
+    statement = _list_statements[(filters, direction)] = DriverStatement(query)
+    return statement
 
 
 class PayoutRepository:
-    """The statements, on one connection (see SqlPayoutStore)."""
+    """The statements outside a transaction block, on one connection (see SqlPayoutStore)."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
+    def __init__(self, driver: DriverConnection) -> None:
+        self._driver = driver
 
     async def get(
         self, client_id: uuid.UUID, payout_id: uuid.UUID, *, for_update: bool = False
-    ) -> RowMapping | None:
-        query = sa.select(payouts).where(_visible(client_id, payout_id))
-        if for_update:
-            query = query.with_for_update()
-        return (await self._conn.execute(query)).mappings().first()
+    ) -> Row | None:
+        assert not for_update, "a row is locked in a transaction (_TransactionRepository)"
+        row: Row | None = await self._driver.fetchrow(
+            GET_VISIBLE, {"client_id": client_id, "id": payout_id}
+        )
+        return row
 
     async def insert_created(
         self,
@@ -132,27 +198,25 @@ class PayoutRepository:
             # The webhook trigger writes the created event in the request's trace.
             "trace_context": status_trace.setting_value({values["id"]: context_headers()}),
         }
-        statement = INSERT_CREATED
+        statement = _INSERT_CREATED
         if claim is not None:
-            statement = INSERT_CREATED_WITH_KEY
+            statement = _INSERT_CREATED_WITH_KEY
             params.update(
                 claim, response_status=CREATED_STATUS, lock_timeout=IDEMPOTENCY_LOCK_TIMEOUT
             )
         try:
-            row = (await self._conn.execute(statement, params)).one()
+            row = await self._driver.fetchrow(statement, params)
         except DBAPIError as exc:
             if sqlstate_of(exc) == LOCK_NOT_AVAILABLE_SQLSTATE:
                 raise IdempotencyKeyInUse() from None
             raise
-        return bool(row.created), row.at
+        return bool(row["created"]), row["at"]
 
-    async def get_idempotency_record(self, client_id: uuid.UUID, key: str) -> RowMapping | None:
-        query = sa.select(idempotency_keys).where(
-            idempotency_keys.c.client_id == client_id,
-            idempotency_keys.c.key == key,
-            idempotency_keys.c.created_at >= sa.func.now() - IDEMPOTENCY_TTL,
+    async def get_idempotency_record(self, client_id: uuid.UUID, key: str) -> Row | None:
+        row: Row | None = await self._driver.fetchrow(
+            GET_IDEMPOTENCY_RECORD, {"client_id": client_id, "key": key}
         )
-        return (await self._conn.execute(query)).mappings().first()
+        return row
 
     async def list_page(
         self,
@@ -165,39 +229,48 @@ class PayoutRepository:
         created_after: datetime | None = None,
         created_before: datetime | None = None,
         idempotency_key: str | None = None,
-    ) -> tuple[list[RowMapping], bool]:
+    ) -> tuple[list[Row], bool]:
         """Up to limit rows in display order (newest first) on the cursor's side, and whether
         more rows lie beyond them in the direction of travel."""
-        conditions = [payouts.c.client_id == client_id, payouts.c.deleted_at.is_(None)]
-        if statuses:
-            conditions.append(payouts.c.status.in_(list(statuses)))
-        if currency:
-            conditions.append(payouts.c.currency == currency)
-        if created_after:
-            conditions.append(payouts.c.created_at > created_after)
-        if created_before:
-            conditions.append(payouts.c.created_at < created_before)
-        if idempotency_key:
-            conditions.append(payouts.c.idempotency_key == idempotency_key)
-        position = sa.tuple_(payouts.c.created_at, payouts.c.id)
-        newest_first = True
+        filters = {
+            "statuses": list(statuses),
+            "currency": currency,
+            "created_after": created_after,
+            "created_before": created_before,
+            "idempotency_key": idempotency_key,
+        }
+        values: dict[str, Any] = {k: v for k, v in filters.items() if v}
+        present = frozenset(values)
+        values.update(client_id=client_id, limit=limit + 1)
+        direction = None
         if cursor is not None:
-            mark = sa.tuple_(sa.literal(cursor.created_at), sa.literal(cursor.id))
-            if cursor.direction == NEXT:
-                conditions.append(position < mark)
-            else:
-                conditions.append(position > mark)
-                newest_first = False
-        order = (
-            [payouts.c.created_at.desc(), payouts.c.id.desc()]
-            if newest_first
-            else [payouts.c.created_at.asc(), payouts.c.id.asc()]
-        )
-        query = sa.select(payouts).where(*conditions).order_by(*order).limit(limit + 1)
-        rows = list((await self._conn.execute(query)).mappings())
+            direction = cursor.direction
+            values.update(mark_at=cursor.created_at, mark_id=cursor.id)
+        statement = _list_statement(present, direction)
+        rows: list[Row] = await self._driver.fetch(statement, values)
         has_more = len(rows) > limit
         page = rows[:limit]
-        return (page if newest_first else page[::-1]), has_more
+        return (page if direction in (None, NEXT) else page[::-1]), has_more
+
+    async def events(self, payout_id: uuid.UUID) -> list[Row]:
+        rows: list[Row] = await self._driver.fetch(EVENTS, {"payout_id": payout_id})
+        return rows
+
+
+class _TransactionRepository:
+    """The statements of a change, in one transaction (UnitOfWork)."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._conn = uow.conn
+        self._uow = uow
+
+    async def get(
+        self, client_id: uuid.UUID, payout_id: uuid.UUID, *, for_update: bool = False
+    ) -> RowMapping | None:
+        query = sa.select(payouts).where(_visible(client_id, payout_id))
+        if for_update:
+            query = query.with_for_update()
+        return (await self._conn.execute(query)).mappings().first()
 
     async def update_fields(
         self, payout_id: uuid.UUID, expected_version: int, values: Mapping[str, Any]
@@ -223,14 +296,6 @@ class PayoutRepository:
             )
         )
 
-    async def events(self, payout_id: uuid.UUID) -> list[RowMapping]:
-        query = (
-            sa.select(payout_events)
-            .where(payout_events.c.payout_id == payout_id)
-            .order_by(payout_events.c.id)
-        )
-        return list((await self._conn.execute(query)).mappings())
-
     async def change_status(
         self,
         payout_id: uuid.UUID,
@@ -244,12 +309,6 @@ class PayoutRepository:
             self._conn, payout_id, current, requested, reason=reason, request_id=request_id
         )
 
-
-class _TransactionRepository(PayoutRepository):
-    def __init__(self, uow: UnitOfWork) -> None:
-        super().__init__(uow.conn)
-        self._uow = uow
-
     async def commit(self) -> None:
         await self._uow.commit()
 
@@ -262,8 +321,8 @@ class SqlPayoutStore:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[PayoutRepository]:
-        async with autocommit(self._engine) as conn:
-            yield PayoutRepository(conn)
+        async with driver_connection(self._engine) as driver:
+            yield PayoutRepository(driver)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_TransactionRepository]:

@@ -12,16 +12,21 @@ from typing import Any, Protocol
 from payout_api.pagination import Cursor
 from payout_core.domain.status import PayoutStatus
 
-# A stored row by column name (SQLAlchemy's RowMapping also takes columns as keys).
+# A stored row by column name: SQLAlchemy's RowMapping (which also takes columns as keys), or
+# asyncpg's Record (payout_core.db.engine.DriverConnection).
 Row = Mapping[Any, Any]
 
 
-class Payouts(Protocol):
+class PayoutLookup(Protocol):
     """One client's payouts on one connection (every read is scoped to the client)."""
 
     async def get(
         self, client_id: uuid.UUID, payout_id: uuid.UUID, *, for_update: bool = False
     ) -> Row | None: ...
+
+
+class Payouts(PayoutLookup, Protocol):
+    """Outside a transaction block: each statement its own transaction."""
 
     async def insert_created(
         self,
@@ -51,6 +56,12 @@ class Payouts(Protocol):
         idempotency_key: str | None = None,
     ) -> tuple[Sequence[Row], bool]: ...
 
+    async def events(self, payout_id: uuid.UUID) -> Sequence[Row]: ...
+
+
+class PayoutsInTransaction(PayoutLookup, Protocol):
+    """In one transaction, rolled back unless committed."""
+
     async def change_status(
         self,
         payout_id: uuid.UUID,
@@ -67,10 +78,6 @@ class Payouts(Protocol):
 
     async def mark_deleted(self, payout_id: uuid.UUID) -> None: ...
 
-    async def events(self, payout_id: uuid.UUID) -> Sequence[Row]: ...
-
-
-class PayoutsInTransaction(Payouts, Protocol):
     async def commit(self) -> None: ...
 
 

@@ -1,0 +1,73 @@
+"""Statements on the driver's connection (payout_core.db.engine.driver_connection): each one
+its own transaction, and their failures seen as SQLAlchemy's would be."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from payout_core.db import engine as engine_module
+from payout_core.db.dsn import connect_url
+from payout_core.db.engine import DriverStatement, driver_connection
+from payout_core.db.errors import sqlstate_of
+from payout_core.settings import Settings
+
+
+@pytest.fixture
+async def probe_table(engine: AsyncEngine) -> AsyncIterator[str]:
+    name = f"driver_probe_{uuid.uuid4().hex[:12]}"
+    async with engine.begin() as conn:
+        await conn.execute(sa.text(f"CREATE TABLE {name} (id integer PRIMARY KEY)"))
+    yield name
+    async with engine.begin() as conn:
+        await conn.execute(sa.text(f"DROP TABLE {name}"))
+
+
+def _insert(table: str) -> DriverStatement:
+    return DriverStatement(
+        sa.text(f"INSERT INTO {table} (id) VALUES (:id)").bindparams(
+            sa.bindparam("id", type_=sa.Integer)
+        )
+    )
+
+
+async def _ids(settings: Settings, table: str) -> list[int]:
+    conn = await asyncpg.connect(connect_url(settings.database_url))
+    try:
+        return [r["id"] for r in await conn.fetch(f"SELECT id FROM {table} ORDER BY id")]
+    finally:
+        await conn.close()
+
+
+async def test_a_write_on_a_connection_pinged_at_checkout_is_committed(
+    engine: AsyncEngine, settings: Settings, probe_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The idle-connection ping runs through SQLAlchemy's adapter, which begins a
+    transaction; a driver statement after it must not land in that transaction (rolled back
+    when the connection returns to the pool)."""
+    monkeypatch.setattr(engine_module, "PING_WHEN_IDLE_S", 0.0)  # every checkout pings
+    insert = _insert(probe_table)
+    for payout_id in (1, 2):
+        async with driver_connection(engine) as driver:
+            await driver.fetchrow(insert, {"id": payout_id})
+    assert await _ids(settings, probe_table) == [1, 2]
+
+
+async def test_a_failed_statement_is_raised_as_sqlalchemy_raises_it(
+    engine: AsyncEngine, settings: Settings, probe_table: str
+) -> None:
+    insert = _insert(probe_table)
+    async with driver_connection(engine) as driver:
+        await driver.fetchrow(insert, {"id": 1})
+        with pytest.raises(IntegrityError) as caught:
+            await driver.fetchrow(insert, {"id": 1})
+        assert sqlstate_of(caught.value) == "23505"  # unique_violation, from the driver
+        assert caught.value.hide_parameters  # wrapped with the engine's settings
+        await driver.fetchrow(insert, {"id": 2})  # the connection is still usable
+    assert await _ids(settings, probe_table) == [1, 2]
