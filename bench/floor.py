@@ -81,6 +81,8 @@ async def create(request: web.Request) -> web.Response:
         # The API's payload, with the creation time as the API process knows it.
         "payload": PayoutCreated(payout_id=payout_id, created_at=datetime.now()).to_payload(),
         "headers": {HEADER_REQUEST_ID: request_id},
+        # No trace context for the webhook trigger: tracing is off, as in the API's phase.
+        "trace_context": None,
     }
     row = await request.app[POOL].fetchrow(CREATE_SQL, *(values[n] for n in CREATE_PARAMS))
     assert row is not None
