@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import aiohttp
+import orjson
 
 from payout_core import tracing
 from payout_core.logging import get_logger
@@ -95,8 +96,8 @@ class ProviderClient:
             answer = await self._call(
                 "POST",
                 "/v1/transfers",
-                json=body,
-                headers={"Idempotency-Key": reference},
+                data=orjson.dumps(body),
+                headers={"Idempotency-Key": reference, "Content-Type": "application/json"},
             )
         if answer is None:
             raise ProviderInDoubt(f"provider found no transfer it just accepted: {reference}")
@@ -111,11 +112,12 @@ class ProviderClient:
         try:
             async with self._client().request(method, self._base + path, **kwargs) as resp:  # type: ignore[arg-type]
                 status = resp.status
-                data = await resp.json(content_type=None) if status < 500 else None
+                raw = await resp.read() if status < 500 else b""
+                data = orjson.loads(raw) if raw.strip() else None
                 replayed = resp.headers.get("Idempotent-Replayed") == "true"
         except aiohttp.ClientConnectorError as exc:
             raise ProviderUnreachable(f"provider unreachable: {exc}") from exc
-        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:  # orjson's errors too
             raise ProviderInDoubt(f"no answer from the provider: {type(exc).__name__}") from exc
         if status == 404 and method == "GET":
             return None

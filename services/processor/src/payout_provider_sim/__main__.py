@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uvloop
 from aiohttp import web
 
 from payout_core import tracing
@@ -27,6 +28,7 @@ def main() -> None:
             print=None,
             access_log=None,
             shutdown_timeout=5,
+            loop=uvloop.new_event_loop(),  # as the API and the processor run
         )
     finally:
         tracing.shutdown()

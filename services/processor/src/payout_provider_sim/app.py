@@ -27,11 +27,12 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from payout_core.db.engine import create_engine
+from payout_core.db.engine import autocommit, create_engine
 from payout_core.logging import get_logger
 from payout_core.ops_http import database_ok, healthz
 from payout_core.settings import Settings
 from payout_provider_sim.accounts import DECLINING, TRANSIENT_FAILURES, Behaviour, behaviour
+from payout_provider_sim.executions import Execution, Executions
 from payout_provider_sim.storage import ensure_schema, idempotency_keys, transfers
 
 log = get_logger(__name__)
@@ -69,6 +70,7 @@ class PausePoint:
 class Provider:
     settings: Settings
     engine: AsyncEngine
+    executions: Executions
     rng: random.Random = field(default_factory=random.Random)
     transient_calls: Counter[str] = field(default_factory=Counter)
     pause: PausePoint = field(default_factory=PausePoint)
@@ -138,8 +140,42 @@ async def create_transfer(request: web.Request) -> web.StreamResponse:
     if delay:
         await asyncio.sleep(delay)
     request_hash = hashlib.sha256(raw).hexdigest()
+    if kind is Behaviour.SLOW:
+        response, claimed = await _execute_slowly(
+            provider, key, request_hash, reference, amount, currency, account
+        )
+    else:
+        status, failure_code = provider.decide(account)
+        row = await provider.executions.execute(
+            Execution(key, request_hash, reference, amount, currency, account, status, failure_code)
+        )
+        claimed = row is not None
+        if row is not None:
+            response = web.json_response(transfer_json(row), status=201)
+        else:
+            async with autocommit(provider.engine) as conn:
+                response = await _replay(conn, key, request_hash)
+    if claimed:
+        log.info("transfer_executed", reference=reference, status=response.status)
+        await provider.pause.after_execution()
+    if kind is Behaviour.LOST_ANSWER and response.status < 300:
+        _drop_connection(request)
+    return response
+
+
+async def _execute_slowly(
+    provider: Provider,
+    key: str,
+    request_hash: str,
+    reference: str,
+    amount: Decimal,
+    currency: str,
+    account: str,
+) -> tuple[web.Response, bool]:
+    """The slow account: claims its key, answers late, then executes, all in one transaction
+    (a concurrent request with the key waits meanwhile). The response, and whether it executed."""
     async with provider.engine.begin() as conn:
-        claimed = (
+        claim = (
             await conn.execute(
                 _CLAIM,
                 {
@@ -149,18 +185,10 @@ async def create_transfer(request: web.Request) -> web.StreamResponse:
                 },
             )
         ).first()
-        if claimed is None:
-            response = await _replay(conn, key, request_hash)
-        else:
-            if kind is Behaviour.SLOW:
-                await asyncio.sleep(provider.slow_answer_s)
-            response = await _execute(conn, provider, key, reference, amount, currency, account)
-    if claimed is not None:
-        log.info("transfer_executed", reference=reference, status=response.status)
-        await provider.pause.after_execution()
-    if kind is Behaviour.LOST_ANSWER and response.status < 300:
-        _drop_connection(request)
-    return response
+        if claim is None:
+            return await _replay(conn, key, request_hash), False
+        await asyncio.sleep(provider.slow_answer_s)
+        return await _execute(conn, provider, key, reference, amount, currency, account), True
 
 
 async def _execute(
@@ -265,7 +293,8 @@ def create_app(settings: Settings) -> web.Application:
         url = settings.provider_sim_database_url
         engine = create_engine(url, pool_size=settings.db_pool_size)
         await ensure_schema(url, engine)
-        app[PROVIDER] = Provider(settings, engine)
+        executions = Executions(engine, settings.provider_sim_retention_s)
+        app[PROVIDER] = Provider(settings, engine, executions)
         yield
         app[PROVIDER].pause.release.set()
         await engine.dispose()

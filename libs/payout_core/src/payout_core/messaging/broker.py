@@ -33,6 +33,7 @@ WRITE_BUFFER_FRAMES = 2048
 # Opening a connection with its channel and topology, and closing it: never waited on longer.
 OPEN_TIMEOUT_S = 30.0
 CLOSE_TIMEOUT_S = 5.0
+PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)
 
 
 @dataclass(frozen=True)
@@ -211,20 +212,20 @@ class Broker:
         exchange_name = self.topology.exchange.name
 
         async def publish(msg: OutgoingMessage) -> None:
-            message = aio_pika.Message(
-                msg.body,
+            # The frame's properties as aio_pika.Message would make them, without the Message.
+            properties = aiormq.spec.Basic.Properties(
                 content_type="application/json",
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                delivery_mode=PERSISTENT,
                 message_id=msg.message_id,
                 headers=dict(msg.headers),
             )
             # wait=False: do not hold the channel lock until the socket drains (see
             # WRITE_BUFFER_FRAMES); the confirm is still awaited.
             confirmation = await channel.basic_publish(  # type: ignore[call-arg]  # wait= is aiormq Channel's, not in its AbstractChannel
-                message.body,
+                msg.body,
                 exchange=exchange_name if msg.exchange is None else msg.exchange,
                 routing_key=msg.routing_key,
-                properties=message.properties,
+                properties=properties,
                 mandatory=True,
                 timeout=timeout,
                 wait=False,

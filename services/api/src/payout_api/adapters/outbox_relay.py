@@ -1,8 +1,9 @@
 """Outbox relay: publishes committed outbox rows to RabbitMQ and marks them published.
 
 Woken right after each commit (low latency) and on a timer (sweeps whatever a crash or a
-broker outage left behind). Rows are claimed with FOR UPDATE SKIP LOCKED, so any number of
-API replicas can run a relay; a batch's confirms are awaited together. A second task refreshes
+broker outage left behind). Rows are claimed with FOR UPDATE SKIP LOCKED and marked published
+in the same statement, committed once the broker has confirmed them all, so any number of API
+replicas can run a relay; a batch's confirms are awaited together. A second task refreshes
 the outbox gauges every second, whatever the publishing loop is doing. Published rows are
 pruned by housekeeping (payout_core.housekeeping), one runner for all replicas.
 """
@@ -107,21 +108,28 @@ class OutboxRelay:
         counts as a publish failure, so an outage shows on the dashboard, not only as age.
         """
         async with self._engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(
-                        outbox.c.id,
-                        outbox.c.message_id,
-                        outbox.c.routing_key,
-                        outbox.c.payload,
-                        outbox.c.headers,
-                    )
-                    .where(outbox.c.published_at.is_(None))
-                    .order_by(outbox.c.id)
-                    .limit(self._batch)
-                    .with_for_update(skip_locked=True)
+            # Claimed and marked in one statement; the mark commits only after every confirm
+            # (an error or a crash before then rolls it back: the rows are published again).
+            unpublished = (
+                sa.select(outbox.c.id)
+                .where(outbox.c.published_at.is_(None))
+                .order_by(outbox.c.id)
+                .limit(self._batch)
+                .with_for_update(skip_locked=True)
+            )
+            claimed = await conn.execute(
+                outbox.update()
+                .where(outbox.c.id.in_(unpublished))
+                .values(published_at=sa.func.now())
+                .returning(
+                    outbox.c.id,
+                    outbox.c.message_id,
+                    outbox.c.routing_key,
+                    outbox.c.payload,
+                    outbox.c.headers,
                 )
-            ).all()
+            )
+            rows = sorted(claimed.all(), key=lambda row: row.id)  # RETURNING has no order
             if not rows:
                 return 0
             # Each message is published in the trace of the request that created its payout
@@ -149,11 +157,6 @@ class OutboxRelay:
                     )
                 with ending(spans):
                     await self._broker.publish_batch(messages)
-                await conn.execute(
-                    outbox.update()
-                    .where(outbox.c.id.in_([row.id for row in rows]))
-                    .values(published_at=sa.func.now())
-                )
         self._metrics.published.inc(len(rows))
         log.debug("outbox_published", count=len(rows))
         return len(rows)
