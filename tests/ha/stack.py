@@ -13,13 +13,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.ha.pg_pair import PgPair
+from tests.ha.pg_pair import PgNode, PgPair
 from tests.ha.rabbit_cluster import RabbitCluster
-from tests.support.infra import PG_BASE, drop_database, unique_name
+from tests.ha.system import chown_tree
 from tests.support.processes import (
     BIN,
     Service,
     api_service,
+    free_port,
     processor_service,
     provider_service,
 )
@@ -85,14 +86,15 @@ class HaStack:
     apis: list[Service] = field(default_factory=list)
     processors: list[Service] = field(default_factory=list)
     provider: Service | None = None
-    # The simulated provider is another company's service: it keeps its books on the
-    # machine's PostgreSQL, outside the failover under test.
-    provider_database: str = field(default_factory=lambda: unique_name("payouts_ha_provider"))
 
     def __post_init__(self) -> None:
         self.root.chmod(0o755)  # the rabbitmq and postgres users enter it
         self.rabbit = RabbitCluster(self.root / "rabbitmq")
         self.pg = PgPair(self.root / "postgresql")
+        # The simulated provider is another company's service: its books are on a PostgreSQL
+        # of its own, outside the failover under test (not the machine's, whose connection
+        # slots other suites take: a provider refused them answers 503 for minutes).
+        self.provider_pg = PgNode("provider", self.root / "provider-postgresql", free_port())
         self.logs = self.root / "services"
         self.logs.mkdir()
 
@@ -103,7 +105,7 @@ class HaStack:
 
     @property
     def provider_database_url(self) -> str:
-        return f"{PG_BASE}/{self.provider_database}"
+        return f"postgresql://postgres@127.0.0.1:{self.provider_pg.port}/payouts_provider_sim"
 
     def env(self) -> dict[str, str]:
         env = {**SERVICE_ENV, "DATABASE_URL": self.database_url, "AMQP_URL": self.rabbit.urls}
@@ -115,6 +117,10 @@ class HaStack:
         (self.root / "rabbitmq").mkdir()
         (self.root / "postgresql").mkdir()
         self.pg.start()
+        self.provider_pg.folder.mkdir()
+        chown_tree(self.provider_pg.folder, "postgres")
+        self.provider_pg.init()
+        self.provider_pg.start()
         self.rabbit.start()
         subprocess.run(
             [str(BIN / "payout-admin"), "migrate"],
@@ -175,7 +181,6 @@ class HaStack:
                 self.rabbit.close()
             finally:
                 self.pg.close()
-                with contextlib.suppress(Exception):
-                    drop_database(self.provider_database)
+                self.provider_pg.stop_quietly()
                 if os.environ.get("HA_KEEP") != "1":
                     shutil.rmtree(self.root, ignore_errors=True)
