@@ -13,4 +13,6 @@ fi
 
 # shellcheck source=lib/apt-install.sh
 . "$(dirname "$0")/lib/apt-install.sh"
-apt_install rabbitmq-server postgresql postgresql-server-dev-all util-linux
+# `postgresql` brings the server (initdb, pg_ctl) and its client tools (pg_basebackup,
+# pg_config); nothing needs the headers of postgresql-server-dev-*.
+apt_install rabbitmq-server postgresql util-linux

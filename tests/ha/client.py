@@ -1,6 +1,7 @@
 """A REST client as real ones behave: a steady rate of payouts, every one with its own
-Idempotency-Key, retried with that key on 5xx, on 409 idempotency-key-in-use and on timeouts
-or dropped connections, over the API processes it is given (a load balancer's endpoints)."""
+Idempotency-Key, retried with that key on 5xx, on 429 (rate-limited: after its Retry-After),
+on 409 idempotency-key-in-use and on timeouts or dropped connections, over the API processes
+it is given (a load balancer's endpoints)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ NO_ANSWER = 0  # a timeout, a refused or dropped connection
 MAX_CATCH_UP_S = 1.0  # a starved event loop makes up at most this much of the schedule
 MAX_BACKOFF_S = 5.0
 RETRIED_CONFLICT = "idempotency-key-in-use"
+RATE_LIMITED = 429
 
 
 @dataclass
@@ -40,7 +42,7 @@ class ClientRecord:
     answers: int = 0
     started: float = 0.0
     stopped: float = 0.0
-    # Answers that are not retried by a real client (a 4xx other than in-use): a bug.
+    # Answers that are not retried by a real client (a 4xx other than 429 and in-use): a bug.
     unexpected: list[tuple[int, str]] = field(default_factory=list)
 
     def errors_by_status(self, since: float = 0.0) -> Counter[int]:
@@ -139,7 +141,8 @@ class RetryingClient:
                     return str((await r.json())["id"]), None
                 text = await r.text()
                 self._error(started, r.status)
-                if r.status >= 500 or (r.status == 409 and RETRIED_CONFLICT in text):
+                retried = r.status >= 500 or r.status == RATE_LIMITED
+                if retried or (r.status == 409 and RETRIED_CONFLICT in text):
                     return None, _seconds(r.headers.get("Retry-After"))
                 self.record.unexpected.append((r.status, text[:200]))
                 return None, None

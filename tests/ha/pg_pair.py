@@ -50,6 +50,21 @@ class PgNode:
     def tool(self, name: str, *args: str, timeout: float = 120) -> str:
         return run(as_user(USER, [str(bindir() / name), *args]), timeout=timeout)
 
+    def init(self, settings: str = "") -> None:
+        """initdb (trust, no fsync wait) with `settings` added to postgresql.conf."""
+        self.tool(
+            "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync",
+            "-E", "UTF8", "--locale=C",
+        )  # fmt: skip
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write(
+                "\n# payouts make test-ha\n"
+                "listen_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{self.folder}'\n"
+                "max_connections = 200\n"
+                "shared_buffers = '64MB'\n" + settings
+            )
+
     def start(self) -> None:
         self.tool(
             "pg_ctl",
@@ -129,22 +144,7 @@ class PgPair:
             node.folder.mkdir(parents=True)
         chown_tree(self.root, USER)
         primary, standby = self.nodes
-        primary.tool(
-            "initdb",
-            "-D",
-            str(primary.data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-            "--locale=C",
-        )
-        (primary.data / "postgresql.conf").open("a").write(
-            "\n# payouts make test-ha\n"
-            "listen_addresses = '127.0.0.1'\n"
-            f"unix_socket_directories = '{self.root}'\n"
+        primary.init(
             "wal_level = replica\n"
             "max_wal_senders = 10\n"
             "wal_keep_size = '256MB'\n"
@@ -153,8 +153,6 @@ class PgPair:
             "wal_log_hints = on\n"
             f"synchronous_standby_names = {SYNC_ON}\n"
             "synchronous_commit = on\n"
-            "max_connections = 200\n"
-            "shared_buffers = '64MB'\n"
         )
         primary.start()
         self._base_backup(primary, standby)

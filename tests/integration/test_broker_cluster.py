@@ -6,7 +6,6 @@ without losing a message."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import AsyncIterator
 
 import aio_pika
@@ -22,7 +21,7 @@ from payout_core.messaging.contracts import (
     retry_delays_ms,
 )
 from payout_core.messaging.topology import DEAD_ARGUMENTS_V1, PROCESS_ARGUMENTS_V1, UPGRADE_POLICIES
-from tests.support.infra import RABBITMQCTL, Infra, rabbitmqctl
+from tests.support.infra import Infra, queue_info, rabbitmqctl
 from tests.support.polling import eventually
 from tests.support.tcp_proxy import TcpProxy
 
@@ -123,23 +122,13 @@ async def test_the_previous_topology_upgrades_without_losing_a_message(fresh_inf
         await again.wait_ready(15)  # the empty legacy queue is deleted on this start
     finally:
         await again.close()
-    assert LEGACY_DELAY_QUEUE not in _queues(fresh_infra)
+    assert LEGACY_DELAY_QUEUE not in queue_info(fresh_infra.vhost, "policy")
 
     for name, (pattern, definition) in UPGRADE_POLICIES.items():
         rabbitmqctl(
             "set_policy", "-p", fresh_infra.vhost, "--apply-to", "queues",
             name, pattern, json.dumps(definition),
         )  # fmt: skip
-    policies = _queues(fresh_infra)
+    policies = queue_info(fresh_infra.vhost, "policy")
     assert policies[QUEUE_PROCESS] == "payouts-process-upgrade"
     assert policies[QUEUE_DEAD] == "payouts-dead-upgrade"
-
-
-def _queues(infra: Infra) -> dict[str, str]:
-    """Each queue of the vhost with the policy applied to it ("" for none)."""
-    out = subprocess.run(
-        [RABBITMQCTL, "-q", "list_queues", "-p", infra.vhost, "name", "policy",
-         "--formatter", "json"],
-        capture_output=True, text=True, check=True, timeout=60,
-    ).stdout  # fmt: skip
-    return {row["name"]: row["policy"] or "" for row in json.loads(out)}

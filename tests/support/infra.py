@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import subprocess
@@ -44,6 +45,18 @@ def create_vhost(name: str) -> str:
 
 def delete_vhost(name: str) -> None:
     rabbitmqctl("delete_vhost", name)
+
+
+def queue_info(vhost: str, column: str) -> dict[str, str]:
+    """Each queue of `vhost` with one `rabbitmqctl list_queues` column ("" where unset)."""
+    out = subprocess.run(
+        [RABBITMQCTL, "-q", "list_queues", "-p", vhost, "name", column, "--formatter", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    return {row["name"]: row[column] or "" for row in json.loads(out)}
 
 
 async def _admin(action: Callable[[asyncpg.Connection], Awaitable[object]]) -> object:

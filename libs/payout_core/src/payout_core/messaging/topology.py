@@ -35,13 +35,10 @@ from payout_core.messaging.contracts import (
     ROUTING_KEY_CREATED,
     retry_queue_name,
 )
+from payout_core.messaging.queue_arguments import AT_LEAST_ONCE, QUORUM, delay_queue_arguments
 from payout_core.webhooks.queues import declare_webhook_queue
 
 log = get_logger(__name__)
-QUORUM = {"x-queue-type": "quorum"}
-# At-least-once dead-lettering needs the source queue to refuse publishes when full (RabbitMQ
-# falls back to at-most-once with drop-head).
-AT_LEAST_ONCE = {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
 PROCESS_ARGUMENTS_V1 = {
     **QUORUM,
     # RabbitMQ 3.10 has no default limit: a message redelivered this often is poison.
@@ -75,17 +72,6 @@ class Topology:
     outdated: tuple[str, ...] = ()
 
 
-def delay_queue_arguments(delay_ms: int) -> dict[str, Any]:
-    """A delay step: messages wait out the TTL, then go back to the work queue."""
-    return {
-        **QUORUM,
-        **AT_LEAST_ONCE,
-        "x-message-ttl": delay_ms,
-        "x-dead-letter-exchange": "",
-        "x-dead-letter-routing-key": QUEUE_PROCESS,
-    }
-
-
 async def declare_topology(
     channel: AbstractChannel,
     retry_delays_ms: Sequence[int] = (),
@@ -111,7 +97,9 @@ async def declare_topology(
     await process.bind(exchange, routing_key=ROUTING_KEY_CREATED)
     for delay_ms in retry_delays_ms:
         await channel.declare_queue(
-            retry_queue_name(delay_ms), durable=True, arguments=delay_queue_arguments(delay_ms)
+            retry_queue_name(delay_ms),
+            durable=True,
+            arguments=delay_queue_arguments(delay_ms, QUEUE_PROCESS),
         )
     if connection is not None:
         for delay_ms in retry_delays_ms:

@@ -1,7 +1,9 @@
 """The webhook queues. `payouts.webhooks` takes the fan-out message of an event (from the
 outbox: `{"event_id"}`) and the per-endpoint deliveries (`{"event_id", "endpoint_id"}`, with
-the attempt in x-attempt); a failed attempt waits in a durable delay queue (per-message TTL is
-not used: one queue per wait of WEBHOOK_RETRY_SCHEDULE_S) and dead-letters back."""
+the attempt in x-attempt); a failed attempt waits in a delay queue (per-message TTL is not
+used: one queue per wait of WEBHOOK_RETRY_SCHEDULE_S) and dead-letters back. All are quorum
+queues: the processor declares them when it connects, and a classic queue whose node is down
+cannot be declared, which would keep it from reconnecting to the nodes that are up."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import orjson
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
 from payout_core.messaging.contracts import DELIVERY_LIMIT, MalformedMessage
+from payout_core.messaging.queue_arguments import QUORUM, delay_queue_arguments
 
 WEBHOOK_QUEUE = "payouts.webhooks"
 ROUTING_KEY_EVENT = "webhook.event"
@@ -29,7 +32,7 @@ async def declare_webhook_queue(channel: AbstractChannel, exchange: AbstractExch
     queue = await channel.declare_queue(
         WEBHOOK_QUEUE,
         durable=True,
-        arguments={"x-queue-type": "quorum", "x-delivery-limit": DELIVERY_LIMIT},
+        arguments={**QUORUM, "x-delivery-limit": DELIVERY_LIMIT},
     )
     await queue.bind(exchange, routing_key=ROUTING_KEY_EVENT)
 
@@ -41,11 +44,7 @@ async def declare_delay_queues(
         await channel.declare_queue(
             delay_queue_name(delay_s),
             durable=True,
-            arguments={
-                "x-message-ttl": round(delay_s * 1000),
-                "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": WEBHOOK_QUEUE,
-            },
+            arguments=delay_queue_arguments(round(delay_s * 1000), WEBHOOK_QUEUE),
         )
         for delay_s in sorted(set(schedule))
     ]
