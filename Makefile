@@ -45,12 +45,12 @@ makemigrations: install ## autogenerate a migration: make makemigrations m="what
 
 # Tests run in parallel (pytest-xdist): most of the suite waits on real processes and
 # outages, not on the CPU, and each test has its own database and vhost. Each test file stays
-# on one worker (module fixtures are built once); the e2e tier runs on one worker, one stack
-# at a time, so the service stacks' connections stay within PostgreSQL's max_connections.
+# on one worker (module fixtures are built once); the tests that start service stacks share one
+# lane, one stack at a time, within PostgreSQL's max_connections (tests/conftest.py).
 TEST_WORKERS ?= 2
 
 test: install system-deps ## the whole suite on the local PostgreSQL and RabbitMQ (own database and vhost), with coverage; not the soak tier
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --cov --cov-report=term:skip-covered --cov-report=xml
+	$(BIN)/pytest -n $(TEST_WORKERS) --cov --cov-report=term:skip-covered --cov-report=xml
 
 test-soak: install ## the soak tier: full-length outages, housekeeping under a long load (~6 min, no coverage)
 	PAYOUTS_TEST_SOAK=1 $(BIN)/pytest -m soak -rA $(SOAK_ARGS)

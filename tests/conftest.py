@@ -30,23 +30,33 @@ collect_ignore = [] if os.environ.get("PAYOUTS_TEST_HA") == "1" else ["ha"]
 SOAK = os.environ.get("PAYOUTS_TEST_SOAK") == "1"
 
 
-# Under pytest-xdist (`make test`, --dist loadgroup) a test file stays on one worker, and the
-# e2e tests that start service stacks share one worker: each stack opens pools of PostgreSQL
-# connections, and several at once would exceed the server's max_connections. The images'
-# test runs its containers beside them, on its own worker.
-OWN_XDIST_GROUP = ("tests/e2e/test_images.py",)
+# Under pytest-xdist (`make test -n N`), a test file stays on one worker (its module fixtures
+# are built once), and the tests that start service stacks (the e2e tier, the contract and
+# protocol tests that run the real processes) share one lane: each stack opens pools of
+# PostgreSQL connections, and several at once would exceed the server's max_connections. The
+# images' test runs its containers beside them, on its own.
+STACK_LANE = ("tests/e2e/", "tests/contract/", "tests/hostile/test_protocol.py")
+OWN_LANE = ("tests/e2e/test_images.py",)
 
 
-def _xdist_group(item: pytest.Item) -> str:
-    path = item.nodeid.split("::")[0]
-    if item.get_closest_marker("e2e") and path not in OWN_XDIST_GROUP:
-        return "e2e"
+def xdist_lane(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    if path.startswith(STACK_LANE) and path not in OWN_LANE:
+        return "service stacks"
     return path
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByLane(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_lane(nodeid)
+
+    return ByLane(config, log)  # type: ignore[arg-type]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
     if SOAK:
         return
     soak = [item for item in items if item.get_closest_marker("soak")]
