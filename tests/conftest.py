@@ -46,14 +46,23 @@ def xdist_lane(nodeid: str) -> str:
     return path
 
 
-def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    from xdist.scheduler import LoadScopeScheduling
+class _XdistLanes:
+    """Registered only where pytest-xdist is active (`-p no:xdist` knows no such hook)."""
 
-    class ByLane(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return xdist_lane(nodeid)
+    @staticmethod
+    def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+        from xdist.scheduler import LoadScopeScheduling
 
-    return ByLane(config, log)  # type: ignore[arg-type]
+        class ByLane(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                return xdist_lane(nodeid)
+
+        return ByLane(config, log)  # type: ignore[arg-type]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistLanes(), "xdist-lanes")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -14,7 +14,6 @@ anything else that loops.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Any
 
@@ -35,6 +34,7 @@ from payout_core.messaging.contracts import (
 from payout_core.metrics import ProcessorMetrics
 from payout_core.provider_client import ProviderInDoubt
 from payout_core.tracing import annotate_payout, end_all, process_span, record_error, start_publish
+from payout_processor.draining import InFlight, drain
 from payout_processor.processing import UNKNOWN, PayoutProcessor
 
 log = get_logger(__name__)
@@ -63,9 +63,7 @@ class PayoutConsumer:
         self._delays = retry_delays_ms(retry_base_ms, max_attempts)
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
-        self._inflight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._in_flight = InFlight()
 
     async def start(self) -> None:
         await self._broker.wait_ready()
@@ -77,35 +75,17 @@ class PayoutConsumer:
 
     async def stop(self, grace_s: float) -> None:
         """Stop taking messages, let in-flight ones finish within the grace period."""
-        if self._queue is not None and self._tag is not None:
-            with contextlib.suppress(Exception):
-                await self._queue.cancel(self._tag)
-            self._tag = None
-        try:
-            await asyncio.wait_for(self._idle.wait(), grace_s)
-        except TimeoutError:
-            log.warning("shutdown_grace_expired", inflight=self._inflight)
-        # Unacked messages return to the queue when the channel closes.
-        if self._queue is not None:
-            with contextlib.suppress(Exception):
-                await self._queue.channel.close()
+        tag, self._tag = self._tag, None
+        await drain(self._queue, tag, self._in_flight, grace_s, consumer="payouts")
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
-        self._inflight += 1
-        self._idle.clear()
-        self._metrics.inflight.inc()
-        try:
+        with self._in_flight.handling(), self._metrics.inflight.track_inprogress():
             async with self._slots:
                 queue = self._queue.name if self._queue is not None else ""
                 with process_span(
                     queue, message.routing_key or "", message.message_id, message.headers
                 ):
                     await self._handle(message)
-        finally:
-            self._inflight -= 1
-            self._metrics.inflight.dec()
-            if self._inflight == 0:
-                self._idle.set()
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         headers = message.headers or {}

@@ -9,7 +9,6 @@ before the ack delivers again, with the same webhook-id)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from payout_core.webhooks.queues import (
 from payout_core.webhooks.secrets import SecretBox
 from payout_core.webhooks.signing import signed_headers
 from payout_core.webhooks.urls import GuardedResolver, UnsafeUrl, check_url
+from payout_processor.draining import InFlight, drain
 
 log = get_logger(__name__)
 # Bytes of a receiver's answer read (and dropped): enough to finish a small response.
@@ -87,9 +87,7 @@ class WebhookDeliverer:
         self._queue: AbstractQueue | None = None
         self._delay_queues: list[AbstractQueue] = []
         self._tag: str | None = None
-        self._inflight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._in_flight = InFlight()
 
     def open_session(self) -> None:
         """The HTTP client: its resolver refuses non-public addresses unless allowed."""
@@ -117,17 +115,8 @@ class WebhookDeliverer:
         log.info("webhook_consumer_started", concurrency=self._settings.webhook_concurrency)
 
     async def stop(self, grace_s: float) -> None:
-        if self._queue is not None and self._tag is not None:
-            with contextlib.suppress(Exception):
-                await self._queue.cancel(self._tag)
-            self._tag = None
-        try:
-            await asyncio.wait_for(self._idle.wait(), grace_s)
-        except TimeoutError:
-            log.warning("webhook_shutdown_grace_expired", inflight=self._inflight)
-        if self._queue is not None:
-            with contextlib.suppress(Exception):
-                await self._queue.channel.close()
+        tag, self._tag = self._tag, None
+        await drain(self._queue, tag, self._in_flight, grace_s, consumer="webhooks")
         if self._session is not None:
             await self._session.close()
 
@@ -151,19 +140,13 @@ class WebhookDeliverer:
         self._metrics.webhook_failing_endpoint_age.set(float(age or 0))
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
-        self._inflight += 1
-        self._idle.clear()
-        try:
+        with self._in_flight.handling():
             async with self._slots:
                 # In the trace of the status change that wrote the event (its outbox row's).
                 with process_span(
                     WEBHOOK_QUEUE, message.routing_key or "", message.message_id, message.headers
                 ):
                     await self._handle(message)
-        finally:
-            self._inflight -= 1
-            if self._inflight == 0:
-                self._idle.set()
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         try:
