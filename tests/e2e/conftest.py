@@ -85,8 +85,25 @@ def stack_env(fresh_infra: Infra) -> dict[str, str]:
     return fresh_infra.env(API_BOOTSTRAP_KEY=BOOTSTRAP_KEY)
 
 
+STACK = pytest.StashKey["Stack"]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """A failed test's report ends with each service's last log lines: what the processes
+    did is often the only clue to a failure seen once, on CI."""
+    report = yield
+    stack = item.stash.get(STACK, None)
+    if report.failed and stack is not None:
+        for service in stack.started:
+            report.sections.append((f"{service.log_path.name}, last lines", service.log_tail(60)))
+    return report
+
+
 @pytest.fixture
-def stack(fresh_infra: Infra, stack_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+def stack(
+    request: pytest.FixtureRequest, fresh_infra: Infra, stack_env: dict[str, str], tmp_path: Path
+) -> Iterator[Stack]:
     """Simulated provider + API + processor running; all are stopped (SIGTERM) afterwards
     and must exit 0."""
     provider = provider_service(fresh_infra.env(), tmp_path).start()
@@ -97,6 +114,7 @@ def stack(fresh_infra: Infra, stack_env: dict[str, str], tmp_path: Path) -> Iter
     processor.start()
     started = [provider, api, processor]
     stack = Stack(fresh_infra, env, tmp_path, api, processor, provider, started=started)
+    request.node.stash[STACK] = stack
     yield stack
     # Every service stops with exit 0 on SIGTERM, and one that ended during the test must have
     # been killed by it: a crash mid-test fails the test even if nothing else noticed.

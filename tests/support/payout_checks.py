@@ -43,9 +43,15 @@ async def wait_all_terminal(database_url: str, expected: int, timeout: float) ->
         done = sum(n for status, n in counts.items() if status not in UNFINISHED)
         return counts if done == expected == counts.total() else None
 
-    return await eventually(
-        all_terminal, timeout=timeout, interval=0.25, what=f"{expected} terminal payouts"
-    )
+    try:
+        return await eventually(
+            all_terminal, timeout=timeout, interval=0.25, what=f"{expected} terminal payouts"
+        )
+    except AssertionError as exc:  # where they are stuck: not yet published, or not processed
+        counts = await status_counts(database_url)
+        outbox = await fetch(database_url, "SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        where = f"statuses {dict(counts)}, outbox rows unpublished {outbox[0][0]}"
+        raise AssertionError(f"{exc}: {where}") from None
 
 
 def history_violations(

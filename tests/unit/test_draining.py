@@ -7,6 +7,7 @@ import asyncio
 import structlog
 
 from payout_processor.draining import InFlight, drain
+from tests.support.polling import eventually
 
 
 class FakeChannel:
@@ -40,7 +41,11 @@ async def test_in_flight_messages_finish_before_the_channel_closes():
     await asyncio.sleep(0)  # the message is being handled
     assert in_flight.count == 1
     stopping = asyncio.create_task(drain(FakeQueue(events), "ctag", in_flight, 5, consumer="t"))
-    await asyncio.sleep(0)
+
+    async def cancelled() -> bool:
+        return bool(events)
+
+    await eventually(cancelled, timeout=2, what="the consumer cancelled")
     assert events == ["cancelled ctag"]  # no new messages; the channel stays open meanwhile
     release.set()
     await asyncio.gather(task, stopping)
@@ -64,3 +69,20 @@ async def test_after_the_grace_period_the_channel_closes_with_the_message_unfini
     assert events == ["cancelled ctag", "channel closed"]  # unacked: back to the queue
     assert [(e["event"], e["inflight"]) for e in logs] == [("shutdown_grace_expired", 1)]
     task.cancel()
+
+
+class SilentQueue(FakeQueue):
+    """A queue whose broker never answers (its connection half gone)."""
+
+    async def cancel(self, tag: str) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_broker_that_never_answers_does_not_hold_the_exit(monkeypatch):
+    monkeypatch.setattr("payout_processor.draining.BROKER_STEP_TIMEOUT_S", 0.05)
+    events: list[str] = []
+    await asyncio.wait_for(
+        drain(SilentQueue(events), "tag", InFlight(), 1.0, consumer="payouts"),  # type: ignore[arg-type]
+        timeout=2,
+    )
+    assert events == ["channel closed"]

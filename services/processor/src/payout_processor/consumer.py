@@ -34,6 +34,7 @@ from payout_core.messaging.contracts import (
 from payout_core.metrics import ProcessorMetrics
 from payout_core.provider_client import ProviderInDoubt
 from payout_core.tracing import annotate_payout, end_all, process_span, record_error, start_publish
+from payout_processor.channels import consumer_channel
 from payout_processor.draining import InFlight, drain
 from payout_processor.processing import UNKNOWN, PayoutProcessor
 
@@ -66,11 +67,9 @@ class PayoutConsumer:
         self._in_flight = InFlight()
 
     async def start(self) -> None:
-        await self._broker.wait_ready()
-        channel = await self._broker.connection.channel(publisher_confirms=False)
-        await channel.set_qos(prefetch_count=self._prefetch)
-        self._queue = await channel.get_queue(self._broker.topology.process_queue.name)
-        self._tag = await self._queue.consume(self.on_message)
+        async with consumer_channel(self._broker, self._prefetch) as channel:
+            self._queue = await channel.get_queue(self._broker.topology.process_queue.name)
+            self._tag = await self._queue.consume(self.on_message)
         log.info("consumer_started", prefetch=self._prefetch)
 
     async def stop(self, grace_s: float) -> None:

@@ -13,6 +13,7 @@ from aio_pika.abc import AbstractQueue
 from payout_core.logging import get_logger
 
 log = get_logger(__name__)
+BROKER_STEP_TIMEOUT_S = 5.0
 
 
 class InFlight:
@@ -53,11 +54,13 @@ async def drain(
 ) -> None:
     """Cancel the consumer, wait for its in-flight messages up to grace_s, close its channel
     (unacked messages return to the queue)."""
+    # Each step bounded and its failure ignored: with the broker gone (or its channel half
+    # closed) the process must still exit, and the broker requeues whatever is unacked.
     if queue is not None and consumer_tag is not None:
         with contextlib.suppress(Exception):
-            await queue.cancel(consumer_tag)
+            await asyncio.wait_for(queue.cancel(consumer_tag), BROKER_STEP_TIMEOUT_S)
     if not await in_flight.wait_idle(grace_s):
         log.warning("shutdown_grace_expired", consumer=consumer, inflight=in_flight.count)
     if queue is not None:
         with contextlib.suppress(Exception):
-            await queue.channel.close()
+            await asyncio.wait_for(queue.channel.close(), BROKER_STEP_TIMEOUT_S)

@@ -46,6 +46,7 @@ from payout_core.webhooks.queues import (
 from payout_core.webhooks.secrets import SecretBox
 from payout_core.webhooks.signing import signed_headers
 from payout_core.webhooks.urls import GuardedResolver, UnsafeUrl, check_url
+from payout_processor.channels import consumer_channel
 from payout_processor.draining import InFlight, drain
 
 log = get_logger(__name__)
@@ -106,12 +107,11 @@ class WebhookDeliverer:
 
     async def start(self) -> None:
         self.open_session()
-        await self._broker.wait_ready()
-        channel = await self._broker.connection.channel(publisher_confirms=False)
-        await channel.set_qos(prefetch_count=self._settings.webhook_concurrency * 2)
-        self._delay_queues = await declare_delay_queues(channel, self._schedule)
-        self._queue = await channel.get_queue(WEBHOOK_QUEUE)
-        self._tag = await self._queue.consume(self.on_message)
+        prefetch = self._settings.webhook_concurrency * 2
+        async with consumer_channel(self._broker, prefetch) as channel:
+            self._delay_queues = await declare_delay_queues(channel, self._schedule)
+            self._queue = await channel.get_queue(WEBHOOK_QUEUE)
+            self._tag = await self._queue.consume(self.on_message)
         log.info("webhook_consumer_started", concurrency=self._settings.webhook_concurrency)
 
     async def stop(self, grace_s: float) -> None:

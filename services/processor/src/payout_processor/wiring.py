@@ -33,9 +33,10 @@ from payout_processor.webhook_delivery import WebhookDeliverer
 log = get_logger(__name__)
 QUEUE_STATS_EVERY_S = 5.0
 # What opening a channel raises when the broker connection is lost meanwhile (or how it hangs:
-# a channel asked of a connection that is reconnecting may never open).
+# a channel asked of a connection that is reconnecting may never open). aio-pika raises a bare
+# RuntimeError for a channel or connection closed under it ("Can't initialize closed channel").
 CONNECTION_LOST = (aio_pika.exceptions.AMQPException, aio_pika.exceptions.ChannelInvalidStateError,
-                   ConnectionError, TimeoutError)  # fmt: skip
+                   ConnectionError, TimeoutError, RuntimeError)  # fmt: skip
 CONSUMER_START_TIMEOUT_S = 10.0
 
 

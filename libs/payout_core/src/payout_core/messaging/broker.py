@@ -140,6 +140,10 @@ class Broker:
         self._topology: Topology | None = None
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Publishing has a channel of its own, replaced after any batch that fails on it.
+        self._publisher: AbstractRobustChannel | None = None
+        self._publisher_lock = asyncio.Lock()
+        self.publishing_channels_opened = 0
 
     @property
     def connection(self) -> AbstractRobustConnection:
@@ -204,11 +208,46 @@ class Broker:
         """Publish persistently and wait for every confirm; the confirms are in flight together.
 
         Raises on any failure (including a message the broker could not route): the caller
-        keeps its rows unpublished and tries again.
+        keeps its rows unpublished and tries again. A batch that fails replaces the publishing
+        channel: a channel can go on nacking every publish after the node leading a quorum
+        queue is lost, although the queue has a new leader (its queue client in the broker's
+        channel process keeps the old one), and only a new channel starts clean.
         """
-        if not self.is_ready or self._channel is None:
+        if not self.is_ready:
             raise BrokerUnavailable("RabbitMQ is not connected")
-        channel = await self._channel.get_underlay_channel()
+        publisher = await self._publishing_channel(timeout)
+        try:
+            await self._publish_on(publisher, messages, timeout)
+        except BaseException:
+            await self._replace_publisher(publisher)
+            raise
+
+    async def _publishing_channel(self, timeout: float) -> AbstractRobustChannel:
+        async with self._publisher_lock:
+            if self._publisher is None or self._publisher.is_closed:
+                try:
+                    self._publisher = await asyncio.wait_for(
+                        self.connection.channel(publisher_confirms=True), timeout
+                    )
+                    self.publishing_channels_opened += 1
+                except (TimeoutError, aio_pika.exceptions.AMQPError) as exc:
+                    raise BrokerUnavailable(f"no publishing channel: {exc!r}") from exc
+            return self._publisher
+
+    async def _replace_publisher(self, failed: AbstractRobustChannel) -> None:
+        """Close a channel a batch failed on, once: the next batch opens a new one (batches
+        in flight on it fail too, and are published again by their callers)."""
+        if self._publisher is not failed:
+            return
+        self._publisher = None
+        log.info("broker_publish_channel_replaced")
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(failed.close(), CLOSE_TIMEOUT_S)
+
+    async def _publish_on(
+        self, publisher: AbstractRobustChannel, messages: Sequence[OutgoingMessage], timeout: float
+    ) -> None:
+        channel = await asyncio.wait_for(publisher.get_underlay_channel(), timeout)
         exchange_name = self.topology.exchange.name
 
         async def publish(msg: OutgoingMessage) -> None:
