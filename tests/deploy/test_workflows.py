@@ -39,11 +39,12 @@ def test_service_containers_are_the_versions_compose_pins() -> None:
 def test_jobs_run_what_ci_run_runs() -> None:
     """Every `make` target of .ci/run is run by a job of the workflow, unchanged."""
     targets = [line.strip() for line in CI_RUN.read_text().splitlines() if line.startswith("make")]
-    assert targets == ["make lint", "make test", "make test-soak"]
+    assert targets == ["make lint", "make test", "make test-soak", "make test-ha"]
     jobs = workflow()["jobs"]
     assert "make lint" in run_lines(jobs["lint"])
     assert "make test" in run_lines(jobs["test"])
     assert "make test-soak" in run_lines(jobs["test"])
+    assert "sudo --preserve-env=PATH make test-ha" in run_lines(jobs["test-ha"])
 
 
 def test_the_suite_reaches_the_service_containers() -> None:

@@ -24,6 +24,7 @@ USER = "rabbitmq"
 SERVER = os.environ.get("HA_RABBITMQ_SERVER", "/usr/lib/rabbitmq/bin/rabbitmq-server")
 CTL = os.environ.get("HA_RABBITMQCTL", "/usr/lib/rabbitmq/bin/rabbitmqctl")
 BOOT_TIMEOUT_S = 120.0
+DLX_CONFIRM_TIMEOUT_MS = 10_000
 
 
 @dataclass
@@ -49,6 +50,7 @@ class RabbitNode:
             "RABBITMQ_LOG_BASE": str(self.folder / "log"),
             "RABBITMQ_PID_FILE": str(self.folder / "rabbit.pid"),
             "RABBITMQ_CONFIG_FILE": str(self.folder / "rabbitmq.conf"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.folder / "advanced.config"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.folder / "enabled_plugins"),
             # Not the machine's rabbitmq-env.conf (it names the machine's node).
             "RABBITMQ_CONF_ENV_FILE": str(self.folder / "rabbitmq-env.conf"),
@@ -71,6 +73,12 @@ class RabbitNode:
             "disk_free_limit.absolute = 50MB\n"
             "vm_memory_high_watermark.relative = 0.8\n"
         )
+        # What docs/reliability.md recommends for a cluster: a quorum queue's at-least-once
+        # dead-letter worker re-sends what its target has not confirmed after this long
+        # (default 3 minutes). After the target's leader is killed, the worker's sends go to
+        # the dead leader until then: the retries waiting in a delay queue are stranded.
+        timeout = f"{{dead_letter_worker_publisher_confirm_timeout, {DLX_CONFIRM_TIMEOUT_MS}}}"
+        (self.folder / "advanced.config").write_text(f"[{{rabbit, [{timeout}]}}].\n")
         (self.folder / "enabled_plugins").write_text("[].\n")
         (self.folder / "rabbitmq-env.conf").write_text("")
 

@@ -25,6 +25,7 @@ DEADLINE_S = 5.0  # API_DB_TIMEOUT_S
 DEADLINE_SLACK_S = 2.0  # event-loop lag on a 2-core machine shared with other work
 PRE_STOP_S = 5.0  # the chart's api.preStopSleepSeconds
 ENDPOINTS_LAG_S = 1.0  # how long a terminating pod's endpoint is still routed to
+POD_RESTART_S = 10.0  # a killed pod's container restarted by the kubelet
 
 
 def assert_sound(outcome: Outcome) -> None:
@@ -46,14 +47,16 @@ def five_hundreds(outcome: Outcome) -> int:
 
 
 async def test_kill_the_leader_of_the_work_queue(stack: HaStack, outcomes: list[Outcome]):
+    """The killed node comes back after a while, as its StatefulSet's pod would."""
     leader = await asyncio.to_thread(stack.rabbit.leader_of, QUEUE)
 
     async def fault(_client: RetryingClient) -> None:
         await asyncio.to_thread(leader.kill)
+        await asyncio.sleep(POD_RESTART_S)
+        await asyncio.to_thread(stack.rabbit.restart, leader)
 
     outcome = await run_scenario(stack, f"1. kill -9 the leader of {QUEUE}", fault)
     outcomes.append(outcome)
-    await asyncio.to_thread(stack.rabbit.restart, leader)
     await asyncio.to_thread(stack.rabbit.wait_members, 3)
     assert_sound(outcome)
     assert server_errors(outcome) == {}
