@@ -83,6 +83,17 @@ class Container:
         podman("run", "--detach", *spec.podman_run_args(name))
         return cls(name, spec, port, started_at)
 
+    @classmethod
+    def run_to_end(
+        cls, spec: ChartContainer, name: str, timeout: float = 120
+    ) -> tuple[Container, int, str]:
+        """Run a container attached until it exits (a Job's or a test Pod's): the container,
+        its exit code and its output, read from its own stdout and stderr (podman's log file
+        of a container that ran for a moment can still be empty when it has exited)."""
+        container = cls(name, spec, None, time.monotonic())
+        proc = podman("run", *spec.podman_run_args(name), timeout=timeout, check=False)
+        return container, proc.returncode, proc.stdout + proc.stderr
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
