@@ -3,6 +3,8 @@ that fails because the connection was lost is tried again; any other error is ra
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from payout_processor.wiring import start_when_connected
@@ -25,6 +27,7 @@ def failing_start(*errors: BaseException):
         RuntimeError("Can't initialize closed channel"),  # aio-pika, channel closed under it
         ConnectionResetError(),
         TimeoutError(),
+        asyncio.CancelledError(),  # aiormq cancels the calls in flight on a lost connection
     ],
     ids=type,
 )
@@ -39,3 +42,17 @@ async def test_any_other_error_is_raised():
     with pytest.raises(ValueError, match="a bug"):
         await start_when_connected(start, "payouts")
     assert len(calls) == 1
+
+
+async def test_cancelling_the_start_itself_ends_it():
+    started = asyncio.Event()
+
+    async def start() -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(start_when_connected(start, "payouts"))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

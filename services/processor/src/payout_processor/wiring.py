@@ -18,7 +18,7 @@ from payout_core.db import attention
 from payout_core.housekeeping import Retention, housekeep_once
 from payout_core.http_observability import observe_requests
 from payout_core.logging import get_logger
-from payout_core.messaging.broker import Broker
+from payout_core.messaging.broker import Broker, cancelled_from_outside
 from payout_core.messaging.contracts import retry_delays_ms
 from payout_core.metrics import ProcessorMetrics
 from payout_core.ops_http import healthz, metrics_response, readiness
@@ -50,9 +50,14 @@ async def start_when_connected(start: Callable[[], Awaitable[None]], what: str) 
             await asyncio.wait_for(start(), CONSUMER_START_TIMEOUT_S)
             return
         except CONNECTION_LOST as exc:
-            log.warning("consumer_start_retrying", consumer=what, error=type(exc).__name__)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            error = type(exc).__name__
+        except asyncio.CancelledError:
+            if cancelled_from_outside():  # SIGTERM while starting
+                raise
+            error = "CancelledError"
+        log.warning("consumer_start_retrying", consumer=what, error=error)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
 
 
 @dataclass

@@ -49,6 +49,13 @@ class BrokerUnavailable(ConnectionError):
     """The broker is not connected right now."""
 
 
+def cancelled_from_outside() -> bool:
+    """Whether the running task itself is being cancelled. aiormq also cancels the calls in
+    flight on a connection it lost: a CancelledError without this is a lost connection."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class BackoffRobustConnection(aio_pika.RobustConnection):
     """A robust connection whose reconnect attempts back off exponentially.
 
@@ -194,15 +201,21 @@ class Broker:
                 # Bounded: a step the broker never answers (a channel it closed under us)
                 # must not leave the process connected but never ready.
                 connection, channel, topology = await asyncio.wait_for(self._open(), OPEN_TIMEOUT_S)
-            except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
-                log.warning("broker_connect_failed", error=str(exc), retry_in_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._backoff_max)
-                continue
-            self._connection, self._channel, self._topology = connection, channel, topology
-            self._ready.set()
-            log.info("broker_connected", node=connection.node)
-            return
+            except (TimeoutError, OSError, RuntimeError, aio_pika.exceptions.AMQPError) as exc:
+                # RuntimeError: aio-pika's for a channel or connection closed under it.
+                error = str(exc) or type(exc).__name__
+            except asyncio.CancelledError:
+                if cancelled_from_outside():
+                    raise
+                error = "CancelledError"
+            else:
+                self._connection, self._channel, self._topology = connection, channel, topology
+                self._ready.set()
+                log.info("broker_connected", node=connection.node)
+                return
+            log.warning("broker_connect_failed", error=error, retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._backoff_max)
 
     async def publish_batch(self, messages: Sequence[OutgoingMessage], timeout: float = 10) -> None:
         """Publish persistently and wait for every confirm; the confirms are in flight together.
