@@ -15,7 +15,7 @@ from payout_processor.wiring import bootstrap
 from tests.support.infra import Infra
 from tests.support.load import payout_body
 from tests.support.payout_checks import wait_all_terminal
-from tests.support.processes import free_port
+from tests.support.provider import provider_stand_in
 
 # More than aiohttp's default pool of 100 connections, within the default concurrency.
 IN_FLIGHT = 150
@@ -50,15 +50,8 @@ class HeldProvider:
 @pytest.fixture
 async def held_provider() -> AsyncIterator[tuple[HeldProvider, str]]:
     provider = HeldProvider()
-    app = web.Application()
-    app.router.add_post("/v1/transfers", provider.transfer)
-    app.router.add_get("/v1/transfers/{reference}", provider.lookup)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield provider, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with provider_stand_in(provider.transfer, provider.lookup) as url:
+        yield provider, url
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from its database to count executions, and its test-only pause point."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -14,6 +14,8 @@ from payout_core.settings import Settings
 from payout_provider_sim.app import create_app
 from tests.support.infra import Infra
 from tests.support.payout_checks import fetch
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @asynccontextmanager
@@ -29,6 +31,22 @@ async def provider_in_process(infra: Infra, **env: str) -> AsyncIterator[str]:
     infra.provider_url = f"http://127.0.0.1:{port}"
     try:
         yield infra.provider_url
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def provider_stand_in(transfer: Handler, lookup: Handler) -> AsyncIterator[str]:
+    """A provider of the test's own (the provider's HTTP API, answered by the two handlers)
+    on a free loopback port of this event loop; its URL."""
+    app = web.Application()
+    app.router.add_post("/v1/transfers", transfer)
+    app.router.add_get("/v1/transfers/{reference}", lookup)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
 

@@ -42,8 +42,13 @@ def payout(status: PayoutStatus, *, started: bool, deleted: bool = False) -> Pay
 class FakeStatements:
     found: PayoutToProcess | None = None
 
+    still_processing = True  # what begin_transfer finds
+
     def __init__(self, _engine: object) -> None:
         self.finished: list[tuple[PayoutStatus, str | None]] = []
+
+    async def begin_transfer(self, payout_id: uuid.UUID) -> bool:
+        return self.still_processing
 
     async def start(self, payout_id: uuid.UUID, request_id: str | None) -> PayoutToProcess | None:
         return self.found
@@ -108,6 +113,20 @@ async def test_a_payout_already_processing_is_looked_up_before_it_is_sent_again(
     provider = FakeProvider(Transfer("executed"), known=Transfer("executed"))
     outcome = await processor_for(provider).process(PAYOUT, "r")
     assert outcome.name == ENDED_PROCESSED and (provider.looked_up, provider.sent) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("still_processing", "outcome", "sent"), [(True, ENDED_PROCESSED, 1), (False, SKIPPED, 0)]
+)
+async def test_a_payout_processing_and_unknown_to_the_provider_is_sent_again_only_if_it_still_is(
+    found, monkeypatch: pytest.MonkeyPatch, still_processing: bool, outcome: str, sent: int
+):
+    """Its call is marked first (the give-up's fence); a payout that ended since is not sent."""
+    found(payout(PayoutStatus.PROCESSING, started=False))
+    monkeypatch.setattr(FakeStatements, "still_processing", still_processing)
+    provider = FakeProvider(Transfer("executed"), known=None)
+    assert (await processor_for(provider).process(PAYOUT, "r")).name == outcome
+    assert (provider.looked_up, provider.sent) == (1, sent)
 
 
 @pytest.mark.parametrize(

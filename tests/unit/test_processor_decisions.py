@@ -19,7 +19,7 @@ from payout_core.messaging.contracts import (
 from payout_core.metrics import ProcessorMetrics
 from payout_core.provider_client import ProviderInDoubt
 from payout_processor.consumer import HEADER_DEFERRALS, PayoutConsumer
-from payout_processor.processing import ENDED_PROCESSED, UNKNOWN, Outcome
+from payout_processor.processing import ENDED_PROCESSED, UNKNOWN, CallMayBeInFlight, Outcome
 
 MAX_ATTEMPTS = 3
 BASE_MS = 100
@@ -143,10 +143,13 @@ async def test_after_the_last_attempt_the_give_up_decides_and_the_message_is_dea
     assert message.settled == ["reject"]
 
 
-async def test_a_give_up_that_cannot_be_recorded_waits_the_longest_delay_for_itself():
-    message, broker, _ = await handle(
-        ValueError("bug"), attempt=MAX_ATTEMPTS, give_up=OSError("database refused")
-    )
+@pytest.mark.parametrize(
+    "undecided", [OSError("database refused"), CallMayBeInFlight("a call began 0.5 s ago")]
+)
+async def test_a_give_up_not_recorded_or_not_decided_waits_the_longest_delay_for_itself(
+    undecided: Exception,
+):
+    message, broker, _ = await handle(ValueError("bug"), attempt=MAX_ATTEMPTS, give_up=undecided)
     assert delayed(broker) == [(retry_queue_name(DELAYS[-1]), str(MAX_ATTEMPTS + 1), "0")]
     assert message.settled == ["ack"]
 

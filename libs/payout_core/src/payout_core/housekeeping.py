@@ -90,8 +90,11 @@ async def housekeep_once(
                 ),
             }
             if dead_queue is not None:
+                # Dated by the broker (x-death), compared with the one clock (PostgreSQL's).
+                now = (await conn.execute(sa.select(sa.func.now()))).scalar_one()
+                await conn.commit()
                 deleted["dead_letters"] = await prune_dead_letters(
-                    dead_queue, retention.dead_letters_s, retention.batch
+                    dead_queue, now - timedelta(seconds=retention.dead_letters_s), retention.batch
                 )
         except Exception:
             _count_run(metrics, "failed")
@@ -133,10 +136,9 @@ def _dead_at(message: AbstractIncomingMessage) -> datetime | None:
     return None
 
 
-async def prune_dead_letters(queue: AbstractQueue, keep_s: float, limit: int) -> int:
-    """Drop dead letters older than keep_s from the head of the queue (oldest first); stop at
-    the first younger one (handed back) or one without a death time (kept)."""
-    cutoff = datetime.now(UTC) - timedelta(seconds=keep_s)
+async def prune_dead_letters(queue: AbstractQueue, cutoff: datetime, limit: int) -> int:
+    """Drop dead letters that died before cutoff from the head of the queue (oldest first);
+    stop at the first younger one (handed back) or one without a death time (kept)."""
     dropped = 0
     while dropped < limit:
         message = await queue.get(no_ack=False, fail=False)

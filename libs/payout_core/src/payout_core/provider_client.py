@@ -67,6 +67,11 @@ class ProviderClient:
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
 
+    @property
+    def timeout_s(self) -> float:
+        """The longest a call can stay open (the pool's wait included)."""
+        return float(self._timeout.total or 0.0)
+
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(

@@ -36,7 +36,7 @@ from payout_core.provider_client import ProviderInDoubt
 from payout_core.tracing import annotate_payout, end_all, process_span, record_error, start_publish
 from payout_processor.channels import consumer_channel
 from payout_processor.draining import InFlight, drain
-from payout_processor.processing import UNKNOWN, PayoutProcessor
+from payout_processor.processing import UNKNOWN, CallMayBeInFlight, PayoutProcessor
 
 log = get_logger(__name__)
 # How many times a message was deferred by an outage (picks the delay; attempts stay as they are).
@@ -196,11 +196,14 @@ class PayoutConsumer:
         try:
             outcome = await self._processor.give_up(event.payout_id, request_id)
         except Exception as exc:
-            # Not even the failure can be recorded (database down): the message comes back
-            # after the longest backoff, past the last attempt, for the give-up alone. A plain
-            # requeue would spin until the delivery limit dead-lettered it, leaving the payout
-            # to the reconciler.
-            log.warning("give_up_failed", error=str(exc)[:300])
+            # Not decided yet (a call may be open) or not even recorded (database down): the
+            # message comes back after the longest backoff, past the last attempt, for the
+            # give-up alone. A plain requeue would spin until the delivery limit dead-lettered
+            # it, leaving the payout to the reconciler.
+            if isinstance(exc, CallMayBeInFlight):
+                log.info("give_up_postponed", reason=str(exc))
+            else:
+                log.warning("give_up_failed", error=str(exc)[:300])
             if self._delays:
                 await self._retry_later(
                     message, event, request_id, self._max_attempts + 1, self._delays[-1]

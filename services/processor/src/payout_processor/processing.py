@@ -6,6 +6,8 @@ executed transfer -> processed, a declined one -> failed with its code. An answe
 (timeout, reset, 5xx) leaves the payout processing and raises, so the consumer retries it
 later; any call for a payout that is already processing looks the transfer up first, so a
 payout is never sent again once the provider knows it, even after the key's retention window.
+Every call's start is marked first, and a give-up never fails a payout while a call may be
+open (payout_core.db.transfer_fence).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from payout_core.db import attention
+from payout_core.db import attention, transfer_fence
 from payout_core.db.tables import payouts
 from payout_core.db.transitions import transition
 from payout_core.domain.failures import failure_message
@@ -35,6 +37,11 @@ UNKNOWN = "unknown_payout"
 FLAGGED = "flagged"
 # The failure code of a payout given up with no answer from the provider.
 GIVEN_UP_FAILURE_CODE = "processing_error"
+
+
+class CallMayBeInFlight(Exception):
+    """The give-up cannot decide yet: a transfer call for the payout may still be open (or
+    one began while it looked). Try it again later."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,8 @@ class PayoutProcessor:
             known = await self._provider.lookup(reference)
             if known is not None:
                 return await self.finish(payout_id, known, request_id, payout.created_at)
+            if not await self._statements.begin_transfer(payout_id):
+                return Outcome(SKIPPED)  # ended since start() read it: a give-up, a lookup
         try:
             answer = await self._provider.transfer(
                 reference, payout.amount, payout.currency, payout.account
@@ -104,19 +113,29 @@ class PayoutProcessor:
         )
         if finished_created_at is None:
             return Outcome(SKIPPED)
+        return self._ended(to_status, failure_code, created_at or finished_created_at)
+
+    def _ended(
+        self, to_status: PayoutStatus, failure_code: str | None, created_at: datetime
+    ) -> Outcome:
         self._count_transition(PayoutStatus.PROCESSING, to_status)
-        started = created_at or finished_created_at
-        self._metrics.end_to_end.observe((datetime.now(UTC) - started).total_seconds())
+        self._metrics.end_to_end.observe((datetime.now(UTC) - created_at).total_seconds())
         return Outcome(ENDED_FAILED if failure_code else ENDED_PROCESSED, failure_code)
 
     async def give_up(self, payout_id: uuid.UUID, request_id: str | None) -> Outcome:
         """After the last attempt (errors of our own, never the provider's): the provider's
         record decides. Executed or declined there -> that; unknown there -> processing_error,
-        unless a call is in doubt (it may still land): then the payout is flagged, not failed."""
+        unless a call is in doubt (it may still land): then the payout is flagged, not failed.
+        Raises CallMayBeInFlight while a call may still be open: nothing is decided then."""
         async with self._engine.begin() as conn:
             row = (
                 await conn.execute(
-                    sa.select(payouts.c.status, payouts.c.in_doubt_since)
+                    sa.select(
+                        payouts.c.status,
+                        payouts.c.in_doubt_since,
+                        payouts.c.transfer_started_at,
+                        transfer_fence.SECONDS_SINCE_CALL_START,
+                    )
                     .where(payouts.c.id == payout_id)
                     .with_for_update()
                 )
@@ -136,6 +155,11 @@ class PayoutProcessor:
             self._count_transition(PayoutStatus.PENDING, PayoutStatus.PROCESSING)
         elif row.status != PayoutStatus.PROCESSING.value:
             return Outcome(SKIPPED)
+        since = row.seconds_since_call_start
+        if transfer_fence.call_may_be_in_flight(
+            None if since is None else float(since), self._provider.timeout_s
+        ):
+            raise CallMayBeInFlight(f"a transfer call began {float(since):.1f} s ago")
         known = await self._provider.lookup(str(payout_id))
         if known is not None:
             return await self.finish(payout_id, known, request_id)
@@ -143,5 +167,25 @@ class PayoutProcessor:
             async with self._engine.begin() as conn:
                 await attention.flag(conn, [payout_id], attention.GIVEN_UP_IN_DOUBT)
             return Outcome(FLAGGED)
-        given_up = ProviderAnswer("declined", GIVEN_UP_FAILURE_CODE)
-        return await self.finish(payout_id, given_up, request_id)
+        async with self._engine.begin() as conn:
+            failed = await transition(
+                conn,
+                payout_id,
+                PayoutStatus.PROCESSING,
+                PayoutStatus.FAILED,
+                reason=GIVEN_UP_FAILURE_CODE,
+                request_id=request_id,
+                # Still no call in doubt, and none begun since the read above.
+                guard=sa.and_(
+                    payouts.c.in_doubt_since.is_(None),
+                    transfer_fence.unchanged_since(row.transfer_started_at),
+                ),
+                values={
+                    "failure_code": GIVEN_UP_FAILURE_CODE,
+                    "failure_message": failure_message(GIVEN_UP_FAILURE_CODE),
+                    "processed_at": sa.func.now(),
+                },
+            )
+        if failed is None:
+            raise CallMayBeInFlight("the payout changed while the give-up looked it up")
+        return self._ended(PayoutStatus.FAILED, GIVEN_UP_FAILURE_CODE, failed["created_at"])

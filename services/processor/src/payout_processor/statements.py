@@ -1,5 +1,6 @@
 """The processor's two status changes, payout_core.db.transitions' set-based START and FINISH,
-made for every payout of a batch (see batching.py) in one round trip and one commit."""
+made for every payout of a batch (see batching.py) in one round trip and one commit; and the
+mark of a call sent again for a payout already processing (payout_core.db.transfer_fence)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from payout_core.db import transfer_fence
 from payout_core.db.engine import autocommit
 from payout_core.db.status_trace import setting_value
 from payout_core.db.transitions import FINISH, FINISH_PROCESSING, START
@@ -72,6 +74,12 @@ class ProcessingStatements:
     async def start(self, payout_id: uuid.UUID, request_id: str | None) -> PayoutToProcess | None:
         """pending -> processing if it still is; None for an unknown payout."""
         return await self._starts.submit(_Start(payout_id, request_id, context_headers()))
+
+    async def begin_transfer(self, payout_id: uuid.UUID) -> bool:
+        """Mark a new call for a payout that start() found already processing; False: it has
+        ended since, send nothing. (Rare, a redelivery: not batched.)"""
+        async with autocommit(self._engine) as conn:
+            return await transfer_fence.begin_transfer(conn, payout_id)
 
     async def finish(
         self,

@@ -87,6 +87,8 @@ payouts = sa.Table(
     sa.Column("reenqueue_count", sa.Integer, nullable=False, server_default="0"),
     # Since when a provider call for it has had no definite answer (cleared by nothing: history).
     sa.Column("in_doubt_since", TS),
+    # When the latest provider transfer call began: the give-up's fence (db/transfer_fence.py).
+    sa.Column("transfer_started_at", TS),
     # Set when automation stopped trying and an operator must look (`payout-admin attention`).
     sa.Column("flagged_at", TS),
     sa.Column("flag_reason", sa.Text),

@@ -93,6 +93,7 @@ payout AS (
 # Lock the payouts (in id order: two batches never wait on each other in a cycle), move those
 # pending and not deleted to processing, and return what processing needs: each payout as
 # found (`found` is read and locked before `started` updates the rows), and whether it moved.
+# A payout it moves is sent to the provider next: its call's start is marked (transfer_fence).
 START = (
     sa.text(f"""
 WITH {status_trace.SET_IN_STATEMENT}, input AS (
@@ -104,7 +105,7 @@ WITH {status_trace.SET_IN_STATEMENT}, input AS (
     FROM payouts p JOIN input USING (id) ORDER BY p.id FOR UPDATE OF p
 ), started AS (
     UPDATE payouts SET status = {START_PROCESSING.sql_to}, updated_at = now(),
-        version = payouts.version + 1
+        version = payouts.version + 1, transfer_started_at = now()  -- the call follows
     FROM found
     WHERE payouts.id = found.id AND payouts.status = {START_PROCESSING.sql_from}
         AND payouts.deleted_at IS NULL
@@ -203,10 +204,12 @@ async def transition(
     reason: str,
     request_id: str | None = None,
     expected_version: int | None = None,
+    guard: sa.ColumnElement[bool] | None = None,
     values: Mapping[str, Any] | None = None,
 ) -> RowMapping | None:
     """Move one payout, any change the machine allows, if and only if it is still in
-    from_status (and at expected_version): a conditional UPDATE, then its history row.
+    from_status (and at expected_version, and meets guard): a conditional UPDATE, then its
+    history row.
 
     Returns the updated row, or None when another writer got there first.
     """
@@ -216,6 +219,8 @@ async def transition(
     condition = sa.and_(payouts.c.id == payout_id, payouts.c.status == from_status.value)
     if expected_version is not None:
         condition = sa.and_(condition, payouts.c.version == expected_version)
+    if guard is not None:
+        condition = sa.and_(condition, guard)
     result = await conn.execute(
         payouts.update()
         .where(condition)
