@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from payout_api.pagination import NEXT, PREVIOUS, Cursor
+from payout_api.pagination import Cursor, cursors_around
 from payout_api.service.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
@@ -162,20 +162,7 @@ class PayoutUseCases:
                 created_before=query.get("created_before"),
                 idempotency_key=query.get("idempotency_key"),
             )
-        going_back = cursor is not None and cursor.direction == PREVIOUS
-        more_older = has_more if not going_back else True
-        more_newer = (cursor is not None) if not going_back else has_more
-        first, last = (rows[0], rows[-1]) if rows else (None, None)
-        next_cursor = (
-            Cursor(NEXT, last["created_at"], last["id"])
-            if last is not None and more_older
-            else None
-        )
-        prev_cursor = (
-            Cursor(PREVIOUS, first["created_at"], first["id"])
-            if first is not None and more_newer
-            else None
-        )
+        next_cursor, prev_cursor = cursors_around(rows, cursor, has_more)
         return Page(rows=rows, next=next_cursor, previous=prev_cursor)
 
     @staticmethod
