@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from payout_api.adapters.outbox_relay import OutboxRelay
 from payout_api.adapters.payout_repository import SqlPayoutStore
+from payout_api.adapters.webhook_repository import SqlWebhookStore
 from payout_api.key_cache import KeyCache
 from payout_api.keys import (
     BROKER,
@@ -102,7 +103,10 @@ async def create_app(
     )
     app[PAYOUTS] = PayoutUseCases(SqlPayoutStore(resources.engine), metrics, relay.notify, clock)
     app[WEBHOOKS] = WebhookUseCases(
-        resources.engine, settings, SecretBox.at_start(settings.webhook_secret_key), relay.notify
+        SqlWebhookStore(resources.engine),
+        settings,
+        SecretBox.at_start(settings.webhook_secret_key),
+        relay.notify,
     )
     app[KEY_CACHE] = KeyCache(settings.api_key_cache_ttl_s)
     app[RATE_LIMITER] = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)

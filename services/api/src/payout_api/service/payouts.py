@@ -12,10 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import ValidationError
-
-from payout_api.pagination import NEXT, PREVIOUS, Cursor
-from payout_api.schemas import check_amount_for_currency, flatten_errors
+from payout_api.pagination import Cursor, cursors_around
 from payout_api.service.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
@@ -26,7 +23,7 @@ from payout_api.service.errors import (
 )
 from payout_api.service.ports import PayoutsInTransaction, PayoutStore, Row
 from payout_core.db.transitions import NEW_PAYOUT
-from payout_core.domain.money import format_amount
+from payout_core.domain.money import MoneyError, check_amount, format_amount
 from payout_core.domain.status import IllegalTransition, PayoutStatus, check_client_transition
 from payout_core.messaging.contracts import HEADER_REQUEST_ID, ROUTING_KEY_CREATED, PayoutCreated
 from payout_core.metrics import ApiMetrics
@@ -165,20 +162,7 @@ class PayoutUseCases:
                 created_before=query.get("created_before"),
                 idempotency_key=query.get("idempotency_key"),
             )
-        going_back = cursor is not None and cursor.direction == PREVIOUS
-        more_older = has_more if not going_back else True
-        more_newer = (cursor is not None) if not going_back else has_more
-        first, last = (rows[0], rows[-1]) if rows else (None, None)
-        next_cursor = (
-            Cursor(NEXT, last["created_at"], last["id"])
-            if last is not None and more_older
-            else None
-        )
-        prev_cursor = (
-            Cursor(PREVIOUS, first["created_at"], first["id"])
-            if first is not None and more_newer
-            else None
-        )
+        next_cursor, prev_cursor = cursors_around(rows, cursor, has_more)
         return Page(rows=rows, next=next_cursor, previous=prev_cursor)
 
     @staticmethod
@@ -235,9 +219,9 @@ class PayoutUseCases:
             stored_amount = Decimal(format_amount(row["amount"], row["currency"]))
             merged = {"amount": stored_amount, "currency": row["currency"], **changes}
             try:
-                check_amount_for_currency(merged)
-            except ValidationError as exc:
-                raise InvalidPayout(flatten_errors(exc.messages)) from None
+                check_amount(merged["amount"], merged["currency"])
+            except MoneyError as exc:
+                raise InvalidPayout({"amount": [str(exc)]}) from None
             updated = await payouts.update_fields(payout_id, row["version"], changes)
             assert updated is not None  # the row is locked
             await payouts.commit()

@@ -1,12 +1,13 @@
-"""What the payout use cases need of storage, as protocols: the SQL adapter
-(payout_api.adapters.payout_repository) implements them, and unit tests fake them."""
+"""What the use cases need of storage, as protocols: the SQL adapters (payout_api.adapters:
+payout_repository, webhook_repository) implement them, and unit tests fake them."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from payout_api.pagination import Cursor
@@ -89,3 +90,56 @@ class PayoutStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[PayoutsInTransaction]:
         """One transaction, rolled back unless committed."""
         ...
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which of a client's events to list; an empty field does not filter."""
+
+    types: Sequence[str] = ()
+    payout_id: uuid.UUID | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+class WebhookStore(Protocol):
+    """Webhook endpoints, their delivery attempts and the events, each statement its own
+    transaction. An endpoint or event of another client is never found (None, False)."""
+
+    async def insert_endpoint(self, values: Mapping[str, Any]) -> Row: ...
+
+    async def get_endpoint(self, client_id: uuid.UUID, endpoint_id: uuid.UUID) -> Row | None: ...
+
+    async def list_endpoints(
+        self, client_id: uuid.UUID, *, limit: int, cursor: Cursor | None
+    ) -> tuple[Sequence[Row], bool]:
+        """Up to limit rows in display order (newest first) on the cursor's side, and whether
+        more rows lie beyond them in the direction of travel (as Payouts.list_page)."""
+        ...
+
+    async def update_endpoint(
+        self, client_id: uuid.UUID, endpoint_id: uuid.UUID, values: Mapping[str, Any]
+    ) -> Row | None: ...
+
+    async def replace_secret(
+        self, client_id: uuid.UUID, endpoint_id: uuid.UUID, sealed: str, *, overlap: timedelta
+    ) -> Row | None:
+        """The new secret in place; the current one kept as the previous secret until the
+        database's now() + overlap."""
+        ...
+
+    async def delete_endpoint(self, client_id: uuid.UUID, endpoint_id: uuid.UUID) -> bool: ...
+
+    async def list_attempts(self, endpoint_id: uuid.UUID, limit: int) -> Sequence[Row]:
+        """The newest first."""
+        ...
+
+    async def list_events(
+        self, client_id: uuid.UUID, only: EventFilter, *, limit: int, cursor: Cursor | None
+    ) -> tuple[Sequence[Row], bool]:
+        """As list_endpoints."""
+        ...
+
+    async def get_event(self, client_id: uuid.UUID, event_id: uuid.UUID) -> Row | None: ...
+
+    async def add_to_outbox(self, routing_key: str, payload: Mapping[str, Any]) -> None: ...
