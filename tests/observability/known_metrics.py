@@ -57,7 +57,7 @@ KNOWN_METRICS: dict[str, Metric] = {
         Metric("payout_queue_consumers", "gauge", ("queue",), PROC),
         Metric("payout_deferrals_total", "counter", ("reason",), PROC),
         Metric("payout_reconciled_total", "counter", ("action",), PROC),
-        Metric("payout_unfinished", "gauge", ("state",), PROC),
+        Metric("payout_unfinished", "gauge", ("state",), BOTH),
         Metric("payout_housekeeping_deleted_total", "counter", ("table",), PROC),
         Metric("payout_housekeeping_runs_total", "counter", ("result",), PROC),
         Metric("payout_webhook_deliveries_total", "counter", ("outcome",), PROC),

@@ -45,10 +45,12 @@ HOUSEKEEPING_TABLES = (
     "webhook_attempts",
 )
 WATCHED_QUEUES = (QUEUE_PROCESS, QUEUE_DEAD)
+UNFINISHED_STATES = ("stuck", "in_doubt", "flagged")
 
 
 class ServiceMetrics:
-    """What every process exposes: HTTP requests, status transitions, process and runtime."""
+    """What every process exposes: HTTP requests, status transitions, unfinished payouts,
+    process and runtime."""
 
     def __init__(self) -> None:
         # No `<name>_created` series beside every counter and histogram: nothing here reads
@@ -79,6 +81,17 @@ class ServiceMetrics:
             ["from", "to"],
             registry=r,
         )
+        # In every process, so its alerts need no processor running (KEDA at zero).
+        self.unfinished = Gauge(
+            "payout_unfinished",
+            "Unfinished payouts needing attention: stuck (no progress past "
+            "RECONCILE_STUCK_AFTER_S), in_doubt (a provider call without a definite answer), "
+            "flagged (automation gave up on them).",
+            ["state"],
+            registry=r,
+        )
+        for state in UNFINISHED_STATES:
+            self.unfinished.labels(state=state)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
@@ -176,14 +189,6 @@ class ProcessorMetrics(ServiceMetrics):
             ["action"],
             registry=r,
         )
-        self.unfinished = Gauge(
-            "payout_unfinished",
-            "Unfinished payouts needing attention: stuck (no progress past "
-            "RECONCILE_STUCK_AFTER_S), in_doubt (a provider call without a definite answer), "
-            "flagged (automation gave up on them).",
-            ["state"],
-            registry=r,
-        )
         self.housekeeping_deleted = Counter(
             "payout_housekeeping_deleted_total",
             "Rows (and dead letters) pruned by housekeeping.",
@@ -206,8 +211,6 @@ class ProcessorMetrics(ServiceMetrics):
             self.deferrals.labels(reason=reason)
         for action in RECONCILE_ACTIONS:
             self.reconciled.labels(action=action)
-        for state in ("stuck", "in_doubt", "flagged"):
-            self.unfinished.labels(state=state)
         for table in HOUSEKEEPING_TABLES:
             self.housekeeping_deleted.labels(table=table)
         for result in ("ran", "skipped", "failed"):

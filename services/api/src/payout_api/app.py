@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
@@ -30,7 +31,7 @@ from payout_api.rate_limit import RateLimiter
 from payout_api.routes import setup_routes
 from payout_api.service.payouts import PayoutUseCases, system_clock
 from payout_api.webhooks.service import WebhookUseCases
-from payout_core import audit
+from payout_core import audit, unfinished_gauge
 from payout_core.bootstrap import build_resources
 from payout_core.clients import BOOTSTRAP_CLIENT, ensure_client
 from payout_core.logging import get_logger
@@ -85,6 +86,23 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
     await relay.stop(drain_timeout=min(5.0, app[SETTINGS].shutdown_grace_s))
 
 
+async def _unfinished_gauge(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    task = asyncio.create_task(
+        unfinished_gauge.refresh_forever(
+            app[ENGINE],
+            app[METRICS],
+            settings.reconcile_stuck_after_s,
+            every_s=settings.reconcile_interval_s,
+        ),
+        name="unfinished-gauge",
+    )
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def create_app(
     settings: Settings, clock: Callable[[], datetime] = system_clock
 ) -> web.Application:
@@ -113,5 +131,5 @@ async def create_app(
     setup_middlewares(app)
     setup_routes(app)
     # Opened in order, closed in reverse: the relay stops before the broker and the database.
-    app.cleanup_ctx.extend([_resources, _relay])
+    app.cleanup_ctx.extend([_resources, _relay, _unfinished_gauge])
     return app

@@ -13,8 +13,8 @@ import aio_pika.exceptions
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from payout_core import unfinished_gauge
 from payout_core.bootstrap import build_resources
-from payout_core.db import attention
 from payout_core.housekeeping import Retention, housekeep_once
 from payout_core.http_observability import observe_requests
 from payout_core.logging import get_logger
@@ -132,10 +132,9 @@ class ProcessorService:
                     max_reenqueues=settings.reconcile_max_reenqueues,
                     metrics=self.metrics,
                 )
-                async with self.engine.connect() as conn:
-                    counts = await attention.counts(conn, settings.reconcile_stuck_after_s)
-                for state, count in counts.items():
-                    self.metrics.unfinished.labels(state=state).set(count)
+                await unfinished_gauge.refresh(
+                    self.engine, self.metrics, settings.reconcile_stuck_after_s
+                )
             except Exception as exc:
                 log.warning("reconcile_failed", error=str(exc)[:300])
 
