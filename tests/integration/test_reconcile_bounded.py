@@ -16,7 +16,7 @@ from payout_core.db import attention
 from payout_core.db.tables import payouts
 from payout_core.db.transitions import transition
 from payout_core.domain.status import PayoutStatus
-from payout_core.messaging.broker import Broker
+from payout_core.messaging.broker import Broker, BrokerUnavailable
 from payout_core.provider_client import ProviderClient
 from payout_core.reconcile import Reconciled, reconcile_once
 from payout_core.settings import Settings
@@ -76,6 +76,30 @@ async def test_an_unknown_payout_is_re_enqueued_a_bounded_number_of_times_then_f
 
     stdout = await run_admin({"DATABASE_URL": settings.database_url}, "attention")
     assert str(payout_id) in stdout and "reenqueues_used_up" in stdout
+
+
+async def test_a_broker_outage_uses_up_no_re_enqueue(
+    api, auth, engine: AsyncEngine, broker: Broker, provider: ProviderClient, settings: Settings
+):
+    """Passes whose publish fails (RabbitMQ not connected) raise and hand their claim back:
+    more of them than the re-enqueues allowed flag nothing, and the broker back re-enqueues."""
+    payout_id = await stranded_in_processing(api, auth, engine)
+    unconnected = Broker(settings.amqp_url)  # never started: every publish is refused
+    for _ in range(MAX_REENQUEUES + 2):
+        with pytest.raises(BrokerUnavailable):
+            await reconcile_once(engine, unconnected, provider, 0, max_reenqueues=MAX_REENQUEUES)
+    async with engine.connect() as conn:
+        count, flagged_at = (
+            await conn.execute(
+                sa.select(payouts.c.reenqueue_count, payouts.c.flagged_at).where(
+                    payouts.c.id == payout_id
+                )
+            )
+        ).one()
+    assert (count, flagged_at) == (0, None)
+
+    found = await reconcile_once(engine, broker, provider, 0, max_reenqueues=MAX_REENQUEUES)
+    assert found == Reconciled(reenqueued=1)
 
 
 async def test_a_payout_the_provider_executed_is_settled_by_lookup_not_re_enqueued(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payout_core.db.attention import REENQUEUES_USED_UP
@@ -63,6 +64,13 @@ RETURNING p.id, p.status, p.created_at, p.request_id, p.flagged_at IS NOT NULL A
     )
 )
 FAR_FUTURE = datetime.fromisoformat("9999-01-01T00:00:00+00:00")
+
+# Hand back re-enqueues whose publish failed (the broker away): an outage uses up none of a
+# payout's re-enqueues, so it is never flagged for one; the next pass claims it again.
+_UNCLAIM = sa.text("""
+UPDATE payouts SET reenqueue_count = reenqueue_count - 1, reenqueued_at = NULL
+WHERE id = ANY(:ids) AND reenqueue_count > 0 AND flagged_at IS NULL
+""").bindparams(sa.bindparam("ids", type_=ARRAY(sa.Uuid)))
 
 
 @dataclass(frozen=True)
@@ -111,17 +119,22 @@ async def reconcile_once(
         log.error("payout_flagged", payout_id=str(row.id), reason=REENQUEUES_USED_UP)
     to_enqueue = [row for row in rows if not row.flagged and row.id not in resolved]
     if to_enqueue:
-        await broker.publish_batch(
-            [
-                OutgoingMessage(
-                    routing_key=ROUTING_KEY_CREATED,
-                    body=PayoutCreated(payout_id=row.id, created_at=row.created_at).to_body(),
-                    message_id=str(row.id),
-                    headers={HEADER_REQUEST_ID: row.request_id or ""},
-                )
-                for row in to_enqueue
-            ]
-        )
+        try:
+            await broker.publish_batch(
+                [
+                    OutgoingMessage(
+                        routing_key=ROUTING_KEY_CREATED,
+                        body=PayoutCreated(payout_id=row.id, created_at=row.created_at).to_body(),
+                        message_id=str(row.id),
+                        headers={HEADER_REQUEST_ID: row.request_id or ""},
+                    )
+                    for row in to_enqueue
+                ]
+            )
+        except Exception:
+            async with engine.begin() as conn:
+                await conn.execute(_UNCLAIM, {"ids": [row.id for row in to_enqueue]})
+            raise
     result = Reconciled(len(to_enqueue), len(resolved), len(flagged))
     if metrics is not None:
         for action in ("reenqueued", "resolved", "flagged"):
