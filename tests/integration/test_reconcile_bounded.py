@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payout_core.db import attention
-from payout_core.db.tables import payouts
+from payout_core.db.tables import admin_audit, payouts
 from payout_core.db.transitions import transition
 from payout_core.domain.status import PayoutStatus
 from payout_core.messaging.broker import Broker, BrokerUnavailable
@@ -74,8 +74,24 @@ async def test_an_unknown_payout_is_re_enqueued_a_bounded_number_of_times_then_f
     assert [(row.id, row.flag_reason) for row in listed] == [(payout_id, "reenqueues_used_up")]
     assert counts["flagged"] == 1
 
-    stdout = await run_admin({"DATABASE_URL": settings.database_url}, "attention")
+    admin_env = {"DATABASE_URL": settings.database_url}
+    stdout = await run_admin(admin_env, "attention")
     assert str(payout_id) in stdout and "reenqueues_used_up" in stdout
+
+    # An operator hands it back: the reconciler takes it up again, its re-enqueues renewed.
+    await run_admin(admin_env, "unflag", str(payout_id), "--actor", "ops")
+    assert await reconcile() == Reconciled(reenqueued=1)
+    async with engine.connect() as conn:
+        listed = await attention.list_needing_attention(conn)
+        audited = await conn.scalar(
+            sa.select(admin_audit.c.details).where(
+                admin_audit.c.action == "unflag", admin_audit.c.actor == "ops"
+            )
+        )
+    assert listed == []
+    assert audited == {"payout_id": str(payout_id), "was": "reenqueues_used_up"}
+    with pytest.raises(AssertionError, match=f"no unfinished payout {payout_id} is flagged"):
+        await run_admin(admin_env, "unflag", str(payout_id))
 
 
 async def test_a_broker_outage_uses_up_no_re_enqueue(

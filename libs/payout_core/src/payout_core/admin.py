@@ -1,5 +1,5 @@
 """`payout-admin`: operator commands (migrations, API clients and keys, the audit table,
-reconciliation, payouts needing attention, housekeeping)."""
+reconciliation, payouts needing attention and unflagging them, housekeeping)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import json
 import re
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -70,6 +71,7 @@ ERRORS: dict[type[Exception], str] = {
     clients.ClientNotFound: "no client named {!r}",
     clients.ClientDisabled: "client {!r} is disabled",
     clients.KeyNotFound: "the client has no single unrevoked key whose id starts with {!r}",
+    attention.NotFlagged: "no unfinished payout {} is flagged",
 }
 
 
@@ -247,6 +249,22 @@ async def _attention(settings: Settings) -> int:
     return 0
 
 
+async def _unflag(settings: Settings, actor: str, payout_id: uuid.UUID) -> int:
+    async def action(conn: AsyncConnection) -> str:
+        reason = await attention.unflag(conn, payout_id)
+        await audit.record(
+            conn, actor, "unflag", None, {"payout_id": str(payout_id), "was": reason}
+        )
+        return reason
+
+    reason = await _with_conn(settings, action)
+    print(
+        f"payout {payout_id} unflagged (was {reason}): the next reconciler pass looks it up at "
+        "the provider or re-enqueues it, with its re-enqueues renewed"
+    )
+    return 0
+
+
 async def _housekeeping(settings: Settings) -> int:
     retention = Retention(
         outbox_published_s=settings.outbox_keep_published_s,
@@ -334,6 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds without progress (default: RECONCILE_STUCK_AFTER_S)",
     )
     sub.add_parser("attention", help="list unfinished payouts in doubt at the provider or flagged")
+    unflag = sub.add_parser(
+        "unflag",
+        parents=[audited],
+        help="hand a flagged payout back to the reconciler (provider lookup, then re-enqueue)",
+    )
+    unflag.add_argument("payout_id", type=uuid.UUID, help="the payout's id")
     sub.add_parser(
         "housekeeping",
         help="prune published outbox rows, expired idempotency keys, old dead letters",
@@ -367,6 +391,7 @@ def main(argv: list[str] | None = None) -> None:
             args.stuck_after if args.stuck_after is not None else settings.reconcile_stuck_after_s,
         ),
         "attention": lambda: _attention(settings),
+        "unflag": lambda: _unflag(settings, actor, args.payout_id),
         "housekeeping": lambda: _housekeeping(settings),
     }
     try:

@@ -33,6 +33,32 @@ async def flag(conn: AsyncConnection, payout_ids: Sequence[uuid.UUID], reason: s
     )
 
 
+class NotFlagged(Exception):
+    """No unfinished flagged payout has this id."""
+
+
+async def unflag(conn: AsyncConnection, payout_id: uuid.UUID) -> str:
+    """Hand a flagged payout back to the reconciler with its re-enqueues renewed: its next pass
+    looks it up at the provider (a processing payout) or re-enqueues it. Its flag reason."""
+    reason = await conn.scalar(
+        sa.select(payouts.c.flag_reason)
+        .where(
+            payouts.c.id == payout_id,
+            payouts.c.status.in_(UNFINISHED),
+            payouts.c.flagged_at.isnot(None),
+        )
+        .with_for_update()
+    )
+    if reason is None:
+        raise NotFlagged(str(payout_id))
+    await conn.execute(
+        payouts.update()
+        .where(payouts.c.id == payout_id)
+        .values(flagged_at=None, flag_reason=None, reenqueue_count=0, reenqueued_at=None)
+    )
+    return str(reason)
+
+
 async def mark_in_doubt(conn: AsyncConnection, payout_id: uuid.UUID) -> None:
     await conn.execute(
         payouts.update()
