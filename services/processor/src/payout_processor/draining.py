@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from aio_pika.abc import AbstractQueue
 
 from payout_core.logging import get_logger
+from payout_core.messaging.broker import CLOSE_TIMEOUT_S
 
 log = get_logger(__name__)
-BROKER_STEP_TIMEOUT_S = 5.0
+# A cancel or close the broker never answers must not hold the exit.
+BROKER_STEP_TIMEOUT_S = CLOSE_TIMEOUT_S
 
 
 class InFlight:
