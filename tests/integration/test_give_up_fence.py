@@ -30,6 +30,7 @@ from payout_processor.processing import (
     Outcome,
     PayoutProcessor,
 )
+from payout_processor.statements import ProcessingStatements
 from tests.support.infra import Infra
 from tests.support.load import payout_body
 from tests.support.provider import provider_stand_in
@@ -83,7 +84,7 @@ async def processor(
 ) -> AsyncIterator[PayoutProcessor]:
     """Two deliveries of one payout are two calls on it: one processor serves both."""
     client = ProviderClient(held_provider[1], timeout_s=HELD_S + 10)
-    yield PayoutProcessor(engine, client, ProcessorMetrics())
+    yield PayoutProcessor(ProcessingStatements(engine), client, ProcessorMetrics())
     await client.close()
 
 

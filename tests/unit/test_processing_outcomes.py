@@ -10,18 +10,21 @@ from typing import Any
 
 import pytest
 
+from payout_core.db.transfer_fence import CALL_START_GRACE_S
 from payout_core.domain.status import PayoutStatus
 from payout_core.metrics import ProcessorMetrics
-from payout_core.provider_client import ProviderUnreachable, Transfer
-from payout_processor import processing
+from payout_core.provider_client import ProviderInDoubt, ProviderUnreachable, Transfer
 from payout_processor.processing import (
     ENDED_FAILED,
     ENDED_PROCESSED,
+    FLAGGED,
+    GIVEN_UP_FAILURE_CODE,
     SKIPPED,
     UNKNOWN,
+    CallMayBeInFlight,
     PayoutProcessor,
 )
-from payout_processor.statements import PayoutToProcess
+from payout_processor.statements import PayoutToGiveUp, PayoutToProcess
 
 PAYOUT = uuid.UUID(int=9)
 CREATED_AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -46,9 +49,33 @@ class FakeStatements:
 
     def __init__(self, _engine: object) -> None:
         self.finished: list[tuple[PayoutStatus, str | None]] = []
+        self.giving_up: PayoutToGiveUp | None = None  # what take_for_give_up finds
+        self.fence_holds = True  # no call began, none went in doubt, while the give-up looked
+        self.written: list[str] = []  # the give-up's and in-doubt steps, in order
 
     async def begin_transfer(self, payout_id: uuid.UUID) -> bool:
         return self.still_processing
+
+    async def mark_in_doubt(self, payout_id: uuid.UUID) -> None:
+        self.written.append("in_doubt")
+
+    async def take_for_give_up(
+        self, payout_id: uuid.UUID, request_id: str | None
+    ) -> PayoutToGiveUp | None:
+        return self.giving_up
+
+    async def flag_given_up_in_doubt(self, payout_id: uuid.UUID) -> None:
+        self.written.append("flagged")
+
+    async def fail_given_up(
+        self,
+        payout_id: uuid.UUID,
+        failure_code: str,
+        request_id: str | None,
+        transfer_started_at: datetime | None,
+    ) -> datetime | None:
+        self.written.append(f"failed {failure_code} fenced at {transfer_started_at}")
+        return CREATED_AT if self.fence_holds else None
 
     async def start(self, payout_id: uuid.UUID, request_id: str | None) -> PayoutToProcess | None:
         return self.found
@@ -61,6 +88,8 @@ class FakeStatements:
 
 
 class FakeProvider:
+    timeout_s = 10.0
+
     def __init__(self, answer: Transfer | Exception, known: Transfer | None = None) -> None:
         self.answer = answer
         self.known = known
@@ -80,7 +109,6 @@ class FakeProvider:
 
 @pytest.fixture
 def found(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(processing, "ProcessingStatements", FakeStatements)
 
     def set_found(value: PayoutToProcess | None) -> None:
         monkeypatch.setattr(FakeStatements, "found", value)
@@ -88,8 +116,14 @@ def found(monkeypatch: pytest.MonkeyPatch):
     return set_found
 
 
-def processor_for(provider: FakeProvider) -> PayoutProcessor:
-    return PayoutProcessor(None, provider, ProcessorMetrics())  # type: ignore[arg-type]  # fakes
+def processor_for(
+    provider: FakeProvider, statements: FakeStatements | None = None
+) -> PayoutProcessor:
+    return PayoutProcessor(
+        statements or FakeStatements(None),  # type: ignore[arg-type]  # a fake
+        provider,  # type: ignore[arg-type]  # a fake
+        ProcessorMetrics(),
+    )
 
 
 async def test_a_payout_just_started_is_sent_once_and_processed(found):
@@ -155,3 +189,103 @@ async def test_an_unreachable_provider_raises_for_a_later_attempt(found):
     found(payout(PayoutStatus.PENDING, started=True))
     with pytest.raises(ProviderUnreachable):
         await processor_for(FakeProvider(ProviderUnreachable("refused"))).process(PAYOUT, "r")
+
+
+async def test_an_answer_in_doubt_marks_the_payout_and_raises_for_a_later_attempt(found):
+    found(payout(PayoutStatus.PENDING, started=True))
+    statements = FakeStatements(None)
+    with pytest.raises(ProviderInDoubt):
+        await processor_for(FakeProvider(ProviderInDoubt("timeout")), statements).process(
+            PAYOUT, "r"
+        )
+    assert statements.written == ["in_doubt"] and statements.finished == []
+
+
+# The give-up: after the last attempt, with a call's start marked LAST_CALL ago.
+LAST_CALL = datetime(2026, 1, 1, 12, tzinfo=UTC)
+LONG_AGO = FakeProvider.timeout_s + CALL_START_GRACE_S + 1
+
+
+def giving_up(
+    status: PayoutStatus = PayoutStatus.PROCESSING,
+    *,
+    since: float | None = LONG_AGO,
+    in_doubt: bool = False,
+    fence_holds: bool = True,
+) -> FakeStatements:
+    statements = FakeStatements(None)
+    statements.giving_up = PayoutToGiveUp(status, in_doubt, LAST_CALL, since)
+    statements.fence_holds = fence_holds
+    return statements
+
+
+@pytest.mark.parametrize("since", [0.0, FakeProvider.timeout_s + CALL_START_GRACE_S - 0.1])
+async def test_a_give_up_decides_nothing_while_a_call_may_be_open(since: float):
+    statements = giving_up(since=since)
+    provider = FakeProvider(Transfer("executed"))
+    with pytest.raises(CallMayBeInFlight):
+        await processor_for(provider, statements).give_up(PAYOUT, "r")
+    assert provider.looked_up == 0 and statements.written == [] and statements.finished == []
+
+
+@pytest.mark.parametrize(
+    ("known", "ended"),
+    [
+        (Transfer("executed"), (PayoutStatus.PROCESSED, None)),
+        (Transfer("declined", "insufficient_funds"), (PayoutStatus.FAILED, "insufficient_funds")),
+    ],
+)
+async def test_a_give_up_ends_the_payout_as_the_providers_record_says(
+    known: Transfer, ended: tuple[PayoutStatus, str | None]
+):
+    statements = giving_up(in_doubt=True)
+    await processor_for(FakeProvider(Transfer("executed"), known=known), statements).give_up(
+        PAYOUT, "r"
+    )
+    assert statements.finished == [ended] and statements.written == []
+
+
+async def test_a_give_up_flags_a_payout_in_doubt_that_the_provider_does_not_know():
+    statements = giving_up(in_doubt=True)
+    outcome = await processor_for(FakeProvider(Transfer("executed")), statements).give_up(
+        PAYOUT, "r"
+    )
+    assert outcome.name == FLAGGED and statements.written == ["flagged"]
+
+
+@pytest.mark.parametrize(
+    ("status", "since"),
+    [
+        (PayoutStatus.PENDING, None),  # never started: the give-up moved it to processing
+        (PayoutStatus.PROCESSING, None),  # never called
+        (PayoutStatus.PROCESSING, LONG_AGO),  # its last call long over
+    ],
+)
+async def test_a_give_up_fails_a_payout_unknown_to_the_provider_fenced_at_what_it_read(
+    status: PayoutStatus, since: float | None
+):
+    statements = giving_up(status, since=since)
+    outcome = await processor_for(FakeProvider(Transfer("executed")), statements).give_up(
+        PAYOUT, "r"
+    )
+    assert (outcome.name, outcome.failure_code) == (ENDED_FAILED, GIVEN_UP_FAILURE_CODE)
+    assert statements.written == [f"failed {GIVEN_UP_FAILURE_CODE} fenced at {LAST_CALL}"]
+
+
+async def test_a_give_up_whose_fence_moved_decides_nothing():
+    statements = giving_up(fence_holds=False)
+    with pytest.raises(CallMayBeInFlight):
+        await processor_for(FakeProvider(Transfer("executed")), statements).give_up(PAYOUT, "r")
+
+
+@pytest.mark.parametrize(
+    ("found_state", "outcome"),
+    [(None, UNKNOWN), (PayoutStatus.PROCESSED, SKIPPED), (PayoutStatus.CANCELLED, SKIPPED)],
+)
+async def test_a_give_up_of_a_payout_unknown_or_ended_does_nothing(
+    found_state: PayoutStatus | None, outcome: str
+):
+    statements = giving_up(found_state) if found_state else FakeStatements(None)
+    provider = FakeProvider(Transfer("executed"))
+    assert (await processor_for(provider, statements).give_up(PAYOUT, "r")).name == outcome
+    assert provider.looked_up == 0 and statements.written == []

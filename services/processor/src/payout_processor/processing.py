@@ -16,12 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from payout_core.db import attention, transfer_fence
-from payout_core.db.tables import payouts
-from payout_core.db.transitions import transition
+from payout_core.db import transfer_fence
 from payout_core.domain.failures import failure_message
 from payout_core.domain.status import PayoutStatus
 from payout_core.metrics import ProcessorMetrics
@@ -52,12 +47,14 @@ class Outcome:
 
 class PayoutProcessor:
     def __init__(
-        self, engine: AsyncEngine, provider: ProviderClient, metrics: ProcessorMetrics
+        self,
+        statements: ProcessingStatements,
+        provider: ProviderClient,
+        metrics: ProcessorMetrics,
     ) -> None:
-        self._engine = engine
+        self._statements = statements
         self._provider = provider
         self._metrics = metrics
-        self._statements = ProcessingStatements(engine)
 
     def _count_transition(self, from_status: PayoutStatus, to_status: PayoutStatus) -> None:
         self._metrics.transitions.labels(**{"from": from_status.value, "to": to_status.value}).inc()
@@ -88,8 +85,7 @@ class PayoutProcessor:
         except ProviderUnreachable:
             raise
         except ProviderInDoubt:
-            async with self._engine.begin() as conn:
-                await attention.mark_in_doubt(conn, payout_id)
+            await self._statements.mark_in_doubt(payout_id)
             raise
         return await self.finish(payout_id, answer, request_id, payout.created_at)
 
@@ -127,65 +123,25 @@ class PayoutProcessor:
         record decides. Executed or declined there -> that; unknown there -> processing_error,
         unless a call is in doubt (it may still land): then the payout is flagged, not failed.
         Raises CallMayBeInFlight while a call may still be open: nothing is decided then."""
-        async with self._engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(
-                        payouts.c.status,
-                        payouts.c.in_doubt_since,
-                        payouts.c.transfer_started_at,
-                        transfer_fence.SECONDS_SINCE_CALL_START,
-                    )
-                    .where(payouts.c.id == payout_id)
-                    .with_for_update()
-                )
-            ).first()
-            if row is not None and row.status == PayoutStatus.PENDING.value:
-                await transition(
-                    conn,
-                    payout_id,
-                    PayoutStatus.PENDING,
-                    PayoutStatus.PROCESSING,
-                    reason="processing_started",
-                    request_id=request_id,
-                )
-        if row is None:
+        payout = await self._statements.take_for_give_up(payout_id, request_id)
+        if payout is None:
             return Outcome(UNKNOWN)
-        if row.status == PayoutStatus.PENDING.value:
+        if payout.status is PayoutStatus.PENDING:
             self._count_transition(PayoutStatus.PENDING, PayoutStatus.PROCESSING)
-        elif row.status != PayoutStatus.PROCESSING.value:
+        elif payout.status is not PayoutStatus.PROCESSING:
             return Outcome(SKIPPED)
-        since = row.seconds_since_call_start
-        if transfer_fence.call_may_be_in_flight(
-            None if since is None else float(since), self._provider.timeout_s
-        ):
-            raise CallMayBeInFlight(f"a transfer call began {float(since):.1f} s ago")
+        since = payout.seconds_since_call_start
+        if transfer_fence.call_may_be_in_flight(since, self._provider.timeout_s):
+            raise CallMayBeInFlight(f"a transfer call began {since:.1f} s ago")
         known = await self._provider.lookup(str(payout_id))
         if known is not None:
             return await self.finish(payout_id, known, request_id)
-        if row.in_doubt_since is not None:
-            async with self._engine.begin() as conn:
-                await attention.flag(conn, [payout_id], attention.GIVEN_UP_IN_DOUBT)
+        if payout.in_doubt:
+            await self._statements.flag_given_up_in_doubt(payout_id)
             return Outcome(FLAGGED)
-        async with self._engine.begin() as conn:
-            failed = await transition(
-                conn,
-                payout_id,
-                PayoutStatus.PROCESSING,
-                PayoutStatus.FAILED,
-                reason=GIVEN_UP_FAILURE_CODE,
-                request_id=request_id,
-                # Still no call in doubt, and none begun since the read above.
-                guard=sa.and_(
-                    payouts.c.in_doubt_since.is_(None),
-                    transfer_fence.unchanged_since(row.transfer_started_at),
-                ),
-                values={
-                    "failure_code": GIVEN_UP_FAILURE_CODE,
-                    "failure_message": failure_message(GIVEN_UP_FAILURE_CODE),
-                    "processed_at": sa.func.now(),
-                },
-            )
-        if failed is None:
+        created_at = await self._statements.fail_given_up(
+            payout_id, GIVEN_UP_FAILURE_CODE, request_id, payout.transfer_started_at
+        )
+        if created_at is None:  # a call began, or one went in doubt, while it looked
             raise CallMayBeInFlight("the payout changed while the give-up looked it up")
-        return self._ended(PayoutStatus.FAILED, GIVEN_UP_FAILURE_CODE, failed["created_at"])
+        return self._ended(PayoutStatus.FAILED, GIVEN_UP_FAILURE_CODE, created_at)

@@ -28,6 +28,7 @@ from payout_core.settings import Settings
 from payout_core.webhooks.secrets import SecretBox
 from payout_processor.consumer import PayoutConsumer
 from payout_processor.processing import PayoutProcessor
+from payout_processor.statements import ProcessingStatements
 from payout_processor.webhook_delivery import WebhookDeliverer
 
 log = get_logger(__name__)
@@ -200,7 +201,7 @@ def bootstrap(settings: Settings) -> ProcessorService:
     )
     consumer = PayoutConsumer(
         broker,
-        PayoutProcessor(engine, provider, metrics),
+        PayoutProcessor(ProcessingStatements(engine), provider, metrics),
         metrics,
         concurrency=settings.processor_concurrency,
         prefetch=settings.processor_prefetch,
