@@ -106,19 +106,31 @@ def stack(
 ) -> Iterator[Stack]:
     """Simulated provider + API + processor running; all are stopped (SIGTERM) afterwards
     and must exit 0."""
-    provider = provider_service(fresh_infra.env(), tmp_path).start()
+    provider = provider_service(fresh_infra.env(), tmp_path)
     env = {"PROVIDER_URL": provider.url, **stack_env}
     api = api_service(env, tmp_path)
     processor = processor_service(env, tmp_path)
-    api.start()
-    processor.start()
     started = [provider, api, processor]
+    # Started together, then each awaited: none needs another ready to become ready itself
+    # (a processor calls the provider only for a payout), and starting is most of a test's time.
+    for service in started:
+        service.start(wait_ready=False)
+    try:
+        for service in started:
+            service.wait_ready()
+    except BaseException:
+        for service in started:
+            service.stop()
+        raise
     stack = Stack(fresh_infra, env, tmp_path, api, processor, provider, started=started)
     request.node.stash[STACK] = stack
     yield stack
     # Every service stops with exit 0 on SIGTERM, and one that ended during the test must have
     # been killed by it: a crash mid-test fails the test even if nothing else noticed.
     ran = [s for s in stack.started if s.proc is not None]
+    for service in ran:
+        if not service.killed:
+            service.terminate()
     codes = {s.log_path.name: s.stop() for s in ran if not s.killed}
     failed = {name: code for name, code in codes.items() if code != 0}
     assert failed == {}, (failed, [s.log_tail() for s in ran if s.log_path.name in failed])

@@ -47,6 +47,7 @@ class Service:
     # Set when a test kills it on purpose: its non-zero exit is then expected.
     killed: bool = False
     _log: IO[bytes] | None = field(default=None, repr=False)
+    _terminated: bool = field(default=False, repr=False)  # SIGTERM sent to this process
 
     @property
     def url(self) -> str:
@@ -59,6 +60,7 @@ class Service:
     def start(self, wait_ready: bool = True, timeout: float = 30.0) -> Service:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._log = log
+        self._terminated = False
         self.proc = subprocess.Popen(
             self.command,
             env={**os.environ, **self.env},
@@ -79,11 +81,17 @@ class Service:
 
         eventually_sync(ready, timeout=timeout, interval=0.1, what=f"{self.command[0]} ready")
 
-    def stop(self, timeout: float = 20.0) -> int:
-        """SIGTERM, wait; the exit code."""
+    def terminate(self) -> None:
+        """SIGTERM, once, without waiting (stop() waits): several services stop side by side."""
         assert self.proc is not None
-        if self.proc.poll() is None:
+        if self.proc.poll() is None and not self._terminated:
             self.proc.send_signal(signal.SIGTERM)
+            self._terminated = True
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM (unless terminate() sent it), wait; the exit code."""
+        assert self.proc is not None
+        self.terminate()
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
