@@ -82,7 +82,7 @@ system-deps: ## install promtool/prometheus (Debian) and other system tools the 
 ha-deps: ## install what make test-ha runs (rabbitmq-server, PostgreSQL server tools)
 	@scripts/install-ha-deps.sh >/dev/null
 
-test-ha: install ha-deps ## failover scenarios on real clusters under load, one table (6-10 min here, root)
+test-ha: install ha-deps ## failover scenarios on real clusters under load, one table (about 5 min here, root)
 	PAYOUTS_TEST_HA=1 $(BIN)/pytest tests/ha -p no:randomly -x -q -rA $(HA_ARGS)
 
 # --- benchmark (docs/performance.md): separate from `make test`, needs wrk ------------------
@@ -90,7 +90,7 @@ test-ha: install ha-deps ## failover scenarios on real clusters under load, one 
 bench-deps: install ## install wrk (Debian) for make bench
 	@scripts/install-wrk.sh >/dev/null
 
-bench: bench-deps ## load the services beside this machine's limits, then the cost of tracing; table + bench/results/ (~4 min + ~8)
+bench: bench-deps ## load the services beside this machine's limits, then the cost of tracing; table + bench/results/ (about 5 min)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # --- observability: deploy/observability/ is the source, the Helm chart ships byte-identical copies ---
