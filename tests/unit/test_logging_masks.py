@@ -43,3 +43,46 @@ def test_secrets_inside_free_text_are_masked(text, secret, kept):
 def test_ids_and_timestamps_are_left_alone():
     text = "payout 16629539-097b-4c7b-a355-123456789012 at 2026-11-26T05:29:25.598862Z"
     assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("Authorization: BEARER tok_abcdefghijkl9876", "abcdefghijkl"),
+        ("key sk_AbC-123_xyzXYZ0000 rejected", "AbC-123_xyz"),
+        ("account DE89370400440532013000 closed", "DE8937040044"),
+        ("connect amqp://guest:s3cret@rabbit:5672/ failed", "s3cret"),
+    ],
+)
+@pytest.mark.parametrize("position", ["event", "first field", "last field"])
+def test_a_secret_in_any_field_of_a_flat_line_is_masked(capsys, text, secret, position):
+    """Flat lines are screened for secrets all at once (payout_core.logging._nothing_to_mask):
+    a secret in any one of their texts still sends the line through the masking."""
+    configure_logging("test", "info", "json")
+    fields = {"route": "/api/payouts/{id}/", "status": 200, "path": "/api/payouts/"}
+    event = "http_request"
+    if position == "event":
+        event = text
+    elif position == "first field":
+        fields = {"detail": text, **fields}
+    else:
+        fields = {**fields, "detail": text}
+    structlog.get_logger().info(event, **fields)
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert secret not in line
+    assert json.loads(line)["route"] == "/api/payouts/{id}/"
+
+
+def test_a_line_with_nothing_to_mask_is_written_as_logged(capsys):
+    configure_logging("test", "info", "json")
+    fields = {
+        "method": "GET",
+        "route": "/api/payouts/{id}/",
+        "path": "/api/payouts/16629539-097b-4c7b-a355-123456789012/",
+        "status": 200,
+        "duration_ms": 1.2,
+        "note": "sk-like but not: skip_ this, bearer-less, DE-89",
+    }
+    structlog.get_logger().info("http_request", **fields)
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert {k: line[k] for k in fields} == fields
