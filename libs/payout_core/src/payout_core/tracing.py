@@ -4,8 +4,9 @@ Off unless OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) i
 no SDK, no instrumentation and no context in outbox rows or messages; each hook below is a
 flag test. On, `configure()` (called once per process by its entry point) builds the SDK
 from the standard OTEL_* variables (sampler, resource, exporter, batch processor), exports
-OTLP over HTTP/protobuf and instruments asyncpg and the aiohttp server; the aiohttp client
-is traced per session (`http_client_trace_configs`). Messaging and batch spans are ours
+OTLP over HTTP/protobuf and instruments asyncpg; the aiohttp client is traced per session
+(`http_client_trace_configs`), the servers by their observing middleware
+(payout_core.http_observability, with server_span below). Messaging and batch spans are ours
 (docs/observability.md says why and what each span is).
 
 The trace of a payout: the API's request span; the relay's publish span, a child of that
@@ -19,7 +20,6 @@ are spans of their own, linked both ways to the payouts they served.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -39,11 +39,8 @@ ATTR_PAYOUT_ID = "payout.id"
 MESSAGING_SYSTEM = "rabbitmq"
 DEFAULT_EXCHANGE = "amq.default"
 # Defaults for variables the instrumentations read, unless the environment sets them: the
-# stable HTTP and database conventions, and no spans for probes and scrapes.
-INSTRUMENTATION_DEFAULTS = {
-    "OTEL_SEMCONV_STABILITY_OPT_IN": "http,database",
-    "OTEL_PYTHON_AIOHTTP_SERVER_EXCLUDED_URLS": "/healthz,/readyz,/metrics",
-}
+# stable HTTP and database conventions.
+INSTRUMENTATION_DEFAULTS = {"OTEL_SEMCONV_STABILITY_OPT_IN": "http,database"}
 _NO_OP = trace.NoOpTracer()
 # How a database client span says what it is (stable and older conventions).
 DB_SYSTEM_KEYS = frozenset({"db.system.name", "db.system"})
@@ -136,26 +133,44 @@ def install(provider: Any) -> None:
     """Trace this process into `provider` (the SDK's): instrument asyncpg and aiohttp's
     server (applications created from now on). Tests install one with an in-memory exporter."""
     from opentelemetry.instrumentation.aiohttp_client import create_trace_config
-    from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor
-    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
     shutdown()
     for name, value in INSTRUMENTATION_DEFAULTS.items():
         os.environ.setdefault(name, value)
-    # Both are BaseInstrumentors, which their package does not type.
-    instrumentors: list[Any] = [AioHttpServerInstrumentor(), AsyncPGInstrumentor()]
-    with warnings.catch_warnings():
-        # The server instrumentation subclasses web.Application, which aiohttp discourages
-        # (for subclasses that change behaviour; this one only adds a middleware).
-        warnings.filterwarnings("ignore", "Inheritance class", DeprecationWarning)
-        for instrumentor in instrumentors:
-            instrumentor.instrument(tracer_provider=provider)
+    instrumentors = [_statements_in_recorded_spans()]
+    for instrumentor in instrumentors:
+        instrumentor.instrument(tracer_provider=provider)
     _state.provider = provider
     _state.tracer = provider.get_tracer("payout_core.tracing")
     _state.instrumentors = instrumentors
     _state.client_trace_configs = [
         create_trace_config(tracer_provider=provider, sem_conv_opt_in_mode=_stable_http())
     ]
+
+
+def _statements_in_recorded_spans() -> Any:
+    """asyncpg's instrumentation, for statements inside a span being recorded only. It
+    collects a statement's attributes before the sampler is asked, so every statement of
+    an unsampled request paid for a span that was then dropped. Outside a recorded span a
+    statement runs untouched: under a parent-based sampler (the recommended one) its span
+    would be dropped anyway, and statements outside any span are not traced
+    (_without_orphan_statements)."""
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+    def in_recorded_span(execute: Any) -> Any:
+        async def run(self: Any, func: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            if not trace.get_current_span().is_recording():
+                return await func(*args, **kwargs)
+            return await execute(self, func, instance, args, kwargs)
+
+        return run
+
+    class StatementsInRecordedSpans(AsyncPGInstrumentor):
+        _do_execute = in_recorded_span(AsyncPGInstrumentor._do_execute)
+        _do_cursor_execute = in_recorded_span(AsyncPGInstrumentor._do_cursor_execute)
+        _do_prepared_execute = in_recorded_span(AsyncPGInstrumentor._do_prepared_execute)
+
+    return StatementsInRecordedSpans()  # type: ignore[no-untyped-call]
 
 
 def _stable_http() -> Any:
@@ -235,6 +250,37 @@ def record_error(error: BaseException) -> None:
     if current.is_recording():
         current.record_exception(error)
         current.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}"))
+
+
+# --- HTTP server: a span per request, by the HTTP conventions ------------------------------
+
+
+@contextmanager
+def server_span(
+    name: str, headers: Mapping[str, str], attributes: Mapping[str, Any]
+) -> Iterator[Span]:
+    """A request's SERVER span, current inside, in the caller's trace when its headers carry
+    one (W3C Trace Context). The sampler decides from `name` and `attributes`; costlier
+    attributes belong only on a span that is_recording(). The answer sets its status
+    (end_server_span): an exception leaving it is no error by itself (a 404 raised is an
+    answer)."""
+    with _state.tracer.start_as_current_span(
+        name,
+        context=propagate.extract(headers),
+        kind=SpanKind.SERVER,
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as current:
+        yield current
+
+
+def end_server_span(span: Span, status: int) -> None:
+    """The answer's status code; a 5xx marks the span an error."""
+    span.set_attribute("http.response.status_code", status)
+    if status >= 500:
+        span.set_attribute("error.type", str(status))
+        span.set_status(Status(StatusCode.ERROR))
 
 
 # --- messaging (RabbitMQ): publish and process spans by the messaging conventions ---------

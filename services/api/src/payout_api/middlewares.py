@@ -1,5 +1,6 @@
-"""Request id, metrics and access log, problem+json errors, bearer authentication, the
-per-key rate limit and the key's scope, outermost first. The limit and the scope are checked
+"""The server span (while tracing is on), request id, metrics and access log, problem+json
+errors, bearer authentication, the per-key rate limit and the key's scope, outermost first.
+The limit and the scope are checked
 before a handler runs, so a refused request costs no database work beyond authentication
 (which the key cache spares too)."""
 
@@ -27,7 +28,7 @@ from payout_api.service.errors import UseCaseError
 from payout_core.clients import VerifiedKey, authenticate
 from payout_core.db.engine import autocommit
 from payout_core.db.errors import is_database_unavailable
-from payout_core.http_observability import observe_requests
+from payout_core.http_observability import observe_requests, trace_requests
 from payout_core.logging import get_logger
 from payout_core.tracing import record_error
 
@@ -222,6 +223,7 @@ async def add_rate_limit_headers(request: web.Request, response: web.StreamRespo
 def setup_middlewares(app: web.Application) -> None:
     app.middlewares.extend(
         [
+            trace_requests,
             request_id_middleware,
             observe_requests(app[METRICS]),
             problem_middleware,

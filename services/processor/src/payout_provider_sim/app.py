@@ -28,6 +28,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from payout_core.db.engine import autocommit, create_engine
+from payout_core.http_observability import trace_requests
 from payout_core.logging import get_logger
 from payout_core.ops_http import database_ok, healthz
 from payout_core.settings import Settings
@@ -287,7 +288,7 @@ async def release_pause(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[trace_requests])
 
     async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
         url = settings.provider_sim_database_url
