@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payout_core.db import engine as engine_module
@@ -71,3 +71,41 @@ async def test_a_failed_statement_is_raised_as_sqlalchemy_raises_it(
         assert caught.value.hide_parameters  # wrapped with the engine's settings
         await driver.fetchrow(insert, {"id": 2})  # the connection is still usable
     assert await _ids(settings, probe_table) == [1, 2]
+
+
+async def test_the_connection_returns_to_the_pool_after_a_statement_and_after_a_failure(
+    engine: AsyncEngine, probe_table: str
+) -> None:
+    pool = engine.sync_engine.pool
+    insert = _insert(probe_table)
+    async with driver_connection(engine) as driver:
+        await driver.fetchrow(insert, {"id": 1})
+        assert pool.checkedout() == 1  # type: ignore[attr-defined]
+    with pytest.raises(IntegrityError):
+        async with driver_connection(engine) as driver:
+            await driver.fetchrow(insert, {"id": 1})
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_lost_connection_is_replaced_and_the_next_statement_runs(
+    engine: AsyncEngine, settings: Settings, probe_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session killed under a pooled connection: the statement fails as SQLAlchemy says a
+    disconnect fails (invalidated), and the pool hands out a new connection next."""
+    monkeypatch.setattr(engine_module, "PING_WHEN_IDLE_S", 3600.0)  # the statement meets it
+    insert = _insert(probe_table)
+    async with driver_connection(engine) as driver:
+        pid = await driver._driver.fetchval("SELECT pg_backend_pid()")
+    admin = await asyncpg.connect(connect_url(settings.database_url))
+    try:
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+    with pytest.raises(DBAPIError) as caught:
+        async with driver_connection(engine) as driver:
+            await driver.fetchrow(insert, {"id": 1})
+    assert caught.value.connection_invalidated
+    async with driver_connection(engine) as driver:
+        await driver.fetchrow(insert, {"id": 2})
+    assert await _ids(settings, probe_table) == [2]
+    assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ import asyncpg
 import orjson
 from sqlalchemy import JSON, ClauseElement, event
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -247,8 +247,9 @@ class DriverConnection:
     invalidated, a read-only server drops the pool). See driver_connection().
     """
 
-    def __init__(self, conn: AsyncConnection, raw: PoolProxiedConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        raw: PoolProxiedConnection = conn.connection
         self._adapted: Any = raw.dbapi_connection  # SQLAlchemy's adapter of the connection
         self._driver: Any = raw.driver_connection  # an asyncpg.Connection
 
@@ -271,7 +272,7 @@ class DriverConnection:
             raise  # pragma: no cover - the line above always raises
 
     def _raise_as_sqlalchemy(self, exc: BaseException, sql: str) -> None:
-        sync: Any = self._conn.sync_connection
+        sync: Any = self._conn
         try:
             self._adapted._handle_exception(exc)  # raises the DBAPI error asyncpg's maps to
         except BaseException as translated:
@@ -283,10 +284,19 @@ class DriverConnection:
 
 @asynccontextmanager
 async def driver_connection(engine: AsyncEngine) -> AsyncIterator[DriverConnection]:
-    """A connection as autocommit() gives it, to run DriverStatements on: statements sent
-    to the driver begin no transaction (SQLAlchemy's adapter would), so no isolation level
-    is set (and reset) for them."""
-    async with _checked_out(engine) as conn:
-        # Checked out just now, so at hand (get_raw_connection() would cost a greenlet switch).
-        raw = conn.sync_connection.connection  # type: ignore[union-attr]
-        yield DriverConnection(conn, raw)
+    """A pooled connection to run DriverStatements on, admitted as autocommit() admits:
+    statements sent to the driver begin no transaction (SQLAlchemy's adapter would), so no
+    isolation level is set (and reset) for them.
+
+    The engine's sync Connection, checked out and returned in a greenlet each (the pool may
+    connect, ping or roll back there), not an AsyncConnection: its object, weakref and the
+    task it shields each close() in cost as much CPU as the statement's own client work. A
+    return that awaits nothing (the usual case: no transaction to end) runs to its end
+    without yielding to the loop, so a cancellation cannot cut it short."""
+    gate = _GATES.get(engine.sync_engine)
+    async with gate.admit() if gate else contextlib.nullcontext():
+        conn = await greenlet_spawn(engine.sync_engine.connect)
+        try:
+            yield DriverConnection(conn)
+        finally:
+            await greenlet_spawn(conn.close)
