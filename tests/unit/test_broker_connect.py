@@ -22,7 +22,7 @@ async def test_a_lost_connection_while_opening_is_retried(monkeypatch):
         asyncio.CancelledError(),
         ConnectionResetError(),
     ]
-    opened = (FakeConnection(), object(), object())
+    opened = (FakeConnection(), object())
 
     async def open_once_the_failures_are_used_up(_self: Any) -> Any:
         if failures:

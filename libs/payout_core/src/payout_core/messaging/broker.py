@@ -143,7 +143,6 @@ class Broker:
         self._retry_delays_ms = tuple(retry_delays_ms)
         self._backoff_max = connect_backoff_max_s
         self._connection: AbstractRobustConnection | None = None
-        self._channel: AbstractRobustChannel | None = None
         self._topology: Topology | None = None
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -177,8 +176,10 @@ class Broker:
     async def wait_ready(self, timeout: float | None = None) -> None:
         await asyncio.wait_for(self._ready.wait(), timeout)
 
-    async def _open(self) -> tuple[ClusterConnection, AbstractRobustChannel, Topology]:
-        """One connection with its channel and topology; closed again if any step fails."""
+    async def _open(self) -> tuple[ClusterConnection, Topology]:
+        """One connection and its topology, declared on a channel of its own (the topology's
+        objects hold it: the robust connection keeps channels only weakly, and restores the
+        topology on it after a reconnect); closed again if any step fails."""
         connection = ClusterConnection(self._urls, self._next_node)
         # The first attempt fails fast; later ones go on in the background.
         self._next_node = (self._next_node + 1) % len(self._urls)
@@ -192,7 +193,7 @@ class Broker:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), CLOSE_TIMEOUT_S)
             raise
-        return connection, channel, topology
+        return connection, topology
 
     async def _connect_forever(self) -> None:
         delay = 0.1
@@ -200,7 +201,7 @@ class Broker:
             try:
                 # Bounded: a step the broker never answers (a channel it closed under us)
                 # must not leave the process connected but never ready.
-                connection, channel, topology = await asyncio.wait_for(self._open(), OPEN_TIMEOUT_S)
+                connection, topology = await asyncio.wait_for(self._open(), OPEN_TIMEOUT_S)
             except (TimeoutError, OSError, RuntimeError, aio_pika.exceptions.AMQPError) as exc:
                 # RuntimeError: aio-pika's for a channel or connection closed under it.
                 error = str(exc) or type(exc).__name__
@@ -209,7 +210,7 @@ class Broker:
                     raise
                 error = "CancelledError"
             else:
-                self._connection, self._channel, self._topology = connection, channel, topology
+                self._connection, self._topology = connection, topology
                 self._ready.set()
                 log.info("broker_connected", node=connection.node)
                 return
