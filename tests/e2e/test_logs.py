@@ -56,6 +56,10 @@ async def test_logs_are_json_follow_a_request_id_across_services_and_mask_secret
     processor = parse_lines(texts["processor"], "processor.log")
     assert_required_fields(api, "api")
     assert_required_fields(processor, "processor")
+    # Each froze its start-up objects once started (payout_core.runtime), before serving.
+    for lines in (api, processor):
+        frozen = [line for line in lines if line["event"] == "startup_objects_frozen"]
+        assert len(frozen) == 1 and frozen[0]["objects"] > 10_000, frozen
 
     # One line per request, without headers; probes only at debug.
     requests = [line for line in api if line["event"] == "http_request"]

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from payout_core import tracing
 from payout_core.logging import configure_logging, get_logger
+from payout_core.runtime import freeze_startup_objects
 from payout_core.settings import load_or_exit
 from payout_provider_sim.app import create_app
 
@@ -20,9 +21,15 @@ def main() -> None:
     )
     # Traced like a real provider that honours traceparent: its spans join the payout's trace.
     tracing.configure(tracing.SERVICE_PROVIDER_SIM)
+    app = create_app(settings)
+
+    async def freeze(_app: web.Application) -> None:  # after the app's own start-up
+        log.info("startup_objects_frozen", objects=freeze_startup_objects())
+
+    app.on_startup.append(freeze)
     try:
         web.run_app(
-            create_app(settings),
+            app,
             host=settings.provider_sim_host,
             port=settings.provider_sim_port,
             print=None,
