@@ -6,7 +6,6 @@ statement whose span the sampler would drop."""
 from __future__ import annotations
 
 import asyncpg
-import pytest
 from opentelemetry.instrumentation import asyncpg as asyncpg_instrumentation
 from opentelemetry.trace import SpanKind
 
@@ -48,9 +47,3 @@ async def test_statements_are_traced_only_inside_a_recorded_span(settings, monke
     assert [s.attributes["db.query.text"] for s in statements] == described
     parent_id = recorded.get_span_context().span_id
     assert all(s.parent.span_id == parent_id for s in statements)
-
-
-@pytest.fixture(autouse=True)
-def _no_other_sampler_settings(monkeypatch):
-    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
-    monkeypatch.delenv("OTEL_TRACES_SAMPLER_ARG", raising=False)

@@ -43,11 +43,9 @@ def payout(status: PayoutStatus, *, started: bool, deleted: bool = False) -> Pay
 
 
 class FakeStatements:
-    found: PayoutToProcess | None = None
-
-    still_processing = True  # what begin_transfer finds
-
-    def __init__(self, _engine: object) -> None:
+    def __init__(self, found: PayoutToProcess | None = None, still_processing: bool = True) -> None:
+        self.found = found  # what start finds
+        self.still_processing = still_processing  # what begin_transfer finds
         self.finished: list[tuple[PayoutStatus, str | None]] = []
         self.giving_up: PayoutToGiveUp | None = None  # what take_for_give_up finds
         self.fence_holds = True  # no call began, none went in doubt, while the give-up looked
@@ -107,45 +105,34 @@ class FakeProvider:
         return self.answer
 
 
-@pytest.fixture
-def found(monkeypatch: pytest.MonkeyPatch):
-
-    def set_found(value: PayoutToProcess | None) -> None:
-        monkeypatch.setattr(FakeStatements, "found", value)
-
-    return set_found
-
-
-def processor_for(
-    provider: FakeProvider, statements: FakeStatements | None = None
-) -> PayoutProcessor:
+def processor_for(provider: FakeProvider, statements: FakeStatements) -> PayoutProcessor:
     return PayoutProcessor(
-        statements or FakeStatements(None),  # type: ignore[arg-type]  # a fake
+        statements,  # type: ignore[arg-type]  # a fake
         provider,  # type: ignore[arg-type]  # a fake
         ProcessorMetrics(),
     )
 
 
-async def test_a_payout_just_started_is_sent_once_and_processed(found):
-    found(payout(PayoutStatus.PENDING, started=True))
+async def test_a_payout_just_started_is_sent_once_and_processed():
+    statements = FakeStatements(payout(PayoutStatus.PENDING, started=True))
     provider = FakeProvider(Transfer("executed"))
-    outcome = await processor_for(provider).process(PAYOUT, "r")
+    outcome = await processor_for(provider, statements).process(PAYOUT, "r")
     assert (outcome.name, outcome.failure_code) == (ENDED_PROCESSED, None)
     assert (provider.sent, provider.looked_up) == (1, 0)
 
 
-async def test_a_declined_transfer_fails_the_payout_with_its_code(found):
-    found(payout(PayoutStatus.PENDING, started=True))
+async def test_a_declined_transfer_fails_the_payout_with_its_code():
+    statements = FakeStatements(payout(PayoutStatus.PENDING, started=True))
     provider = FakeProvider(Transfer("declined", "insufficient_funds"))
-    processor = processor_for(provider)
+    processor = processor_for(provider, statements)
     outcome = await processor.process(PAYOUT, "r")
     assert (outcome.name, outcome.failure_code) == (ENDED_FAILED, "insufficient_funds")
 
 
-async def test_a_payout_already_processing_is_looked_up_before_it_is_sent_again(found):
-    found(payout(PayoutStatus.PROCESSING, started=False))
+async def test_a_payout_already_processing_is_looked_up_before_it_is_sent_again():
+    statements = FakeStatements(payout(PayoutStatus.PROCESSING, started=False))
     provider = FakeProvider(Transfer("executed"), known=Transfer("executed"))
-    outcome = await processor_for(provider).process(PAYOUT, "r")
+    outcome = await processor_for(provider, statements).process(PAYOUT, "r")
     assert outcome.name == ENDED_PROCESSED and (provider.looked_up, provider.sent) == (1, 0)
 
 
@@ -153,13 +140,12 @@ async def test_a_payout_already_processing_is_looked_up_before_it_is_sent_again(
     ("still_processing", "outcome", "sent"), [(True, ENDED_PROCESSED, 1), (False, SKIPPED, 0)]
 )
 async def test_a_payout_processing_and_unknown_to_the_provider_is_sent_again_only_if_it_still_is(
-    found, monkeypatch: pytest.MonkeyPatch, still_processing: bool, outcome: str, sent: int
+    still_processing: bool, outcome: str, sent: int
 ):
     """Its call is marked first (the give-up's fence); a payout that ended since is not sent."""
-    found(payout(PayoutStatus.PROCESSING, started=False))
-    monkeypatch.setattr(FakeStatements, "still_processing", still_processing)
+    statements = FakeStatements(payout(PayoutStatus.PROCESSING, started=False), still_processing)
     provider = FakeProvider(Transfer("executed"), known=None)
-    assert (await processor_for(provider).process(PAYOUT, "r")).name == outcome
+    assert (await processor_for(provider, statements).process(PAYOUT, "r")).name == outcome
     assert (provider.looked_up, provider.sent) == (1, sent)
 
 
@@ -171,29 +157,27 @@ async def test_a_payout_processing_and_unknown_to_the_provider_is_sent_again_onl
         payout(PayoutStatus.PROCESSING, started=False, deleted=True),
     ],
 )
-async def test_a_payout_not_ours_to_pay_is_skipped_unsent(found, found_target: PayoutToProcess):
-    found(found_target)
+async def test_a_payout_not_ours_to_pay_is_skipped_unsent(found_target: PayoutToProcess):
     provider = FakeProvider(Transfer("executed"))
-    outcome = await processor_for(provider).process(PAYOUT, "r")
+    outcome = await processor_for(provider, FakeStatements(found_target)).process(PAYOUT, "r")
     assert outcome.name == SKIPPED and provider.sent == 0
 
 
-async def test_an_unknown_payout_is_unknown(found):
-    found(None)
-    assert (await processor_for(FakeProvider(Transfer("executed"))).process(PAYOUT, "r")).name == (
-        UNKNOWN
-    )
+async def test_an_unknown_payout_is_unknown():
+    processor = processor_for(FakeProvider(Transfer("executed")), FakeStatements(None))
+    assert (await processor.process(PAYOUT, "r")).name == UNKNOWN
 
 
-async def test_an_unreachable_provider_raises_for_a_later_attempt(found):
-    found(payout(PayoutStatus.PENDING, started=True))
+async def test_an_unreachable_provider_raises_for_a_later_attempt():
+    statements = FakeStatements(payout(PayoutStatus.PENDING, started=True))
     with pytest.raises(ProviderUnreachable):
-        await processor_for(FakeProvider(ProviderUnreachable("refused"))).process(PAYOUT, "r")
+        await processor_for(FakeProvider(ProviderUnreachable("refused")), statements).process(
+            PAYOUT, "r"
+        )
 
 
-async def test_an_answer_in_doubt_marks_the_payout_and_raises_for_a_later_attempt(found):
-    found(payout(PayoutStatus.PENDING, started=True))
-    statements = FakeStatements(None)
+async def test_an_answer_in_doubt_marks_the_payout_and_raises_for_a_later_attempt():
+    statements = FakeStatements(payout(PayoutStatus.PENDING, started=True))
     with pytest.raises(ProviderInDoubt):
         await processor_for(FakeProvider(ProviderInDoubt("timeout")), statements).process(
             PAYOUT, "r"
@@ -213,7 +197,7 @@ def giving_up(
     in_doubt: bool = False,
     fence_holds: bool = True,
 ) -> FakeStatements:
-    statements = FakeStatements(None)
+    statements = FakeStatements()
     statements.giving_up = PayoutToGiveUp(status, in_doubt, LAST_CALL, since)
     statements.fence_holds = fence_holds
     return statements
@@ -285,7 +269,7 @@ async def test_a_give_up_whose_fence_moved_decides_nothing():
 async def test_a_give_up_of_a_payout_unknown_or_ended_does_nothing(
     found_state: PayoutStatus | None, outcome: str
 ):
-    statements = giving_up(found_state) if found_state else FakeStatements(None)
+    statements = giving_up(found_state) if found_state else FakeStatements()
     provider = FakeProvider(Transfer("executed"))
     assert (await processor_for(provider, statements).give_up(PAYOUT, "r")).name == outcome
     assert provider.looked_up == 0 and statements.written == []

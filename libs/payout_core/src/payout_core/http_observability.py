@@ -58,8 +58,10 @@ async def trace_requests(request: web.Request, handler: Handler) -> web.StreamRe
     """A SERVER span for each request while tracing is on (probes and scrapes excepted), by
     the HTTP conventions. The sampler is asked before anything else is collected: a request it
     drops costs a span that records nothing."""
+    if not tracing.enabled():
+        return await handler(request)
     route = route_template(request)
-    if route in QUIET_ROUTES or not tracing.enabled():
+    if route in QUIET_ROUTES:
         return await handler(request)
     method = request.method if request.method in HTTP_METHODS else "_OTHER"
     matched = route != UNMATCHED_ROUTE

@@ -130,8 +130,9 @@ def _without_orphan_statements(sampler: Any) -> Any:
 
 
 def install(provider: Any) -> None:
-    """Trace this process into `provider` (the SDK's): instrument asyncpg and aiohttp's
-    server (applications created from now on). Tests install one with an in-memory exporter."""
+    """Trace this process into `provider` (the SDK's): instrument asyncpg; the servers'
+    middleware (trace_requests) and the clients' trace configs follow from here on. Tests
+    install one with an in-memory exporter."""
     from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 
     shutdown()

@@ -1,8 +1,7 @@
 """The server span (while tracing is on), request id, metrics and access log, problem+json
 errors, bearer authentication, the per-key rate limit and the key's scope, outermost first.
-The limit and the scope are checked
-before a handler runs, so a refused request costs no database work beyond authentication
-(which the key cache spares too)."""
+The limit and the scope are checked before a handler runs, so a refused request costs no
+database work beyond authentication (which the key cache spares too)."""
 
 from __future__ import annotations
 

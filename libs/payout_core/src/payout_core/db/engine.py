@@ -209,16 +209,15 @@ async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     The queue is bounded when the engine was made with max_waiting, and nobody waits longer
     than POOL_WAIT_S: both end in PoolTimeout, which callers answer with a 503.
     """
-    async with _checked_out(engine) as conn:
+    async with _admitted(engine), engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
 
 
-@asynccontextmanager
-async def _checked_out(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+def _admitted(engine: AsyncEngine) -> contextlib.AbstractAsyncContextManager[None]:
+    """A place in the engine's queue for a connection (see autocommit())."""
     gate = _GATES.get(engine.sync_engine)
-    async with gate.admit() if gate else contextlib.nullcontext(), engine.connect() as conn:
-        yield conn
+    return gate.admit() if gate else contextlib.nullcontext()
 
 
 class DriverStatement:
@@ -293,8 +292,7 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[DriverConnecti
     task it shields each close() in cost as much CPU as the statement's own client work. A
     return that awaits nothing (the usual case: no transaction to end) runs to its end
     without yielding to the loop, so a cancellation cannot cut it short."""
-    gate = _GATES.get(engine.sync_engine)
-    async with gate.admit() if gate else contextlib.nullcontext():
+    async with _admitted(engine):
         conn = await greenlet_spawn(engine.sync_engine.connect)
         try:
             yield DriverConnection(conn)
