@@ -20,12 +20,14 @@ def chown_tree(path: Path, user: str) -> None:
 
 
 def as_user(user: str, command: list[str], env: dict[str, str] | None = None) -> list[str]:
-    """`command` run as `user` with exactly `env` (and that user's HOME)."""
+    """`command` run as `user` with exactly `env` (and that user's HOME), in that HOME: the
+    checkout may be in a folder only its owner can enter (a clone in a private temporary
+    folder), and Erlang reads its working folder as it starts."""
     home = pwd.getpwnam(user).pw_dir
     variables = [
         f"{k}={v}" for k, v in {"HOME": home, "PATH": os.environ["PATH"], **(env or {})}.items()
     ]
-    return ["runuser", "-u", user, "--", "env", "-i", *variables, *command]
+    return ["runuser", "-u", user, "--", "env", "-i", "-C", home, *variables, *command]
 
 
 def run(command: list[str], timeout: float = 60, check: bool = True) -> str:
