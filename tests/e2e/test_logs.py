@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from payout_core.logging import mask
+from payout_core.runtime import YOUNG_COLLECTION_THRESHOLD
 from tests.e2e.conftest import BOOTSTRAP_KEY, Stack
 from tests.e2e.traffic import WRONG_KEY, run_every_outcome
 from tests.support import infra as infra_mod
@@ -56,10 +57,11 @@ async def test_logs_are_json_follow_a_request_id_across_services_and_mask_secret
     processor = parse_lines(texts["processor"], "processor.log")
     assert_required_fields(api, "api")
     assert_required_fields(processor, "processor")
-    # Each froze its start-up objects once started (payout_core.runtime), before serving.
+    # Each settled its garbage collector once started (payout_core.runtime), before serving.
     for lines in (api, processor):
-        frozen = [line for line in lines if line["event"] == "startup_objects_frozen"]
-        assert len(frozen) == 1 and frozen[0]["objects"] > 10_000, frozen
+        settled = [line for line in lines if line["event"] == "garbage_collector_settled"]
+        assert len(settled) == 1 and settled[0]["objects_frozen"] > 10_000, settled
+        assert settled[0]["young_threshold"] == YOUNG_COLLECTION_THRESHOLD, settled
 
     # One line per request, without headers; probes only at debug.
     requests = [line for line in api if line["event"] == "http_request"]

@@ -22,7 +22,7 @@ from aiohttp.web_request import BaseRequest
 
 from payout_api.problems import PROBLEM_CONTENT_TYPE, Problem, problem_body, slug_for_status
 from payout_core.logging import get_logger
-from payout_core.runtime import freeze_startup_objects
+from payout_core.runtime import settle_garbage_collector
 
 log = get_logger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -90,7 +90,7 @@ async def serve(
     (up to shutdown_timeout) and close the app's resources."""
     runner = ApiRunner(await app, access_log=None, shutdown_timeout=shutdown_timeout)
     await runner.setup()  # the app's start-up: its resources are open
-    log.info("startup_objects_frozen", objects=freeze_startup_objects())
+    log.info("garbage_collector_settled", **settle_garbage_collector())
     try:
         await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
         stop = asyncio.Event()

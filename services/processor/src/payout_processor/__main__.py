@@ -11,7 +11,7 @@ import uvloop
 from payout_core import tracing
 from payout_core.cli import parse_service_args
 from payout_core.logging import configure_logging, get_logger
-from payout_core.runtime import freeze_startup_objects
+from payout_core.runtime import settle_garbage_collector
 from payout_core.settings import Settings, load_or_exit
 from payout_processor.wiring import bootstrap
 
@@ -33,7 +33,7 @@ async def run(settings: Settings) -> None:
     elif starting.exception() is not None:
         raise starting.exception()  # type: ignore[misc]  # not None: the elif just checked it
     else:
-        log.info("startup_objects_frozen", objects=freeze_startup_objects())
+        log.info("garbage_collector_settled", **settle_garbage_collector())
         await stopping
     log.info("processor_stopping")
     await service.stop()

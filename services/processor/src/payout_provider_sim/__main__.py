@@ -7,7 +7,7 @@ from aiohttp import web
 
 from payout_core import tracing
 from payout_core.logging import configure_logging, get_logger
-from payout_core.runtime import freeze_startup_objects
+from payout_core.runtime import settle_garbage_collector
 from payout_core.settings import load_or_exit
 from payout_provider_sim.app import create_app
 
@@ -23,10 +23,10 @@ def main() -> None:
     tracing.configure(tracing.SERVICE_PROVIDER_SIM)
     app = create_app(settings)
 
-    async def freeze(_app: web.Application) -> None:  # after the app's own start-up
-        log.info("startup_objects_frozen", objects=freeze_startup_objects())
+    async def settle(_app: web.Application) -> None:  # after the app's own start-up
+        log.info("garbage_collector_settled", **settle_garbage_collector())
 
-    app.on_startup.append(freeze)
+    app.on_startup.append(settle)
     try:
         web.run_app(
             app,
