@@ -3,6 +3,7 @@ import json
 import pytest
 import structlog
 
+from payout_core import logging as logging_module
 from payout_core.logging import configure_logging, mask, mask_text
 
 
@@ -86,3 +87,37 @@ def test_a_line_with_nothing_to_mask_is_written_as_logged(capsys):
     structlog.get_logger().info("http_request", **fields)
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert {k: line[k] for k in fields} == fields
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Überweisung an DE89370400440532013000 \u2013 ok",  # non-ASCII before and after
+        "名前 DE89370400440532013000",
+        "\udc80 lone surrogate, then DE89370400440532013000",  # undecodable input echoed
+    ],
+)
+def test_an_iban_beside_non_ascii_text_is_still_found(text):
+    masked = mask_text(text)
+    assert "DE8937040044" not in masked and masked.endswith(text[text.index("DE89") + 22 :])
+
+
+def test_non_ascii_letters_and_digits_are_not_taken_for_an_iban():
+    # Full-width letters and Arabic-Indic digits: [A-Z] and [0-9] are ASCII only.
+    text = "ＤＥ٨٩ and ÄÖ12 and de89"
+    assert mask_text(text) == text
+
+
+def test_a_secret_field_name_is_caught_after_many_plain_ones(capsys):
+    """Plain field names are remembered (a bounded set); a secret-named one never is."""
+    configure_logging("test", "info", "json")
+    log = structlog.get_logger()
+    for i in range(1_500):  # more names than the set keeps
+        log.info("noise", **{f"field_{i}": "x"})
+    log.info("hello", status="ok", Authorization="Bearer-less-token-value-9876")
+    log.info("hello", status="ok", Authorization="Bearer-less-token-value-9876")
+    lines = capsys.readouterr().err.strip().splitlines()[-2:]
+    for line in lines:
+        assert json.loads(line)["Authorization"] == "*" * 24 + "9876"
+    assert len(logging_module._PLAIN_KEYS) <= logging_module._PLAIN_KEYS_MAX
+    assert "Authorization" not in logging_module._PLAIN_KEYS

@@ -46,8 +46,14 @@ _SECRETS_IN_TEXT = re.compile(
 )
 # What every match of either pattern contains: most text has none of it, and these tests
 # cost a fraction of one search with the patterns themselves (their lookbehind and word
-# boundaries are tried at every character).
-_IBAN_START = re.compile(r"[A-Z]{2}[0-9]{2}")
+# boundaries are tried at every character). An IBAN starts with two letters A-Z and two
+# digits 0-9: in the text's bytes with each one replaced by its class ("A", "0", else "."),
+# that is "AA00" (bytes of non-ASCII characters are all >= 0x80, so they never fake one).
+# A translation and a substring test run in C, five times faster than a regex search.
+_BYTE_CLASSES = bytes(
+    ord("A") if 65 <= b <= 90 else ord("0") if 48 <= b <= 57 else ord(".") for b in range(256)
+)
+_IBAN_START = b"AA00"
 
 
 def _may_hold_secret(text: str) -> bool:
@@ -55,7 +61,7 @@ def _may_hold_secret(text: str) -> bool:
         "://" in text
         or "sk_" in text
         or "bearer " in text.lower()
-        or _IBAN_START.search(text) is not None
+        or _IBAN_START in text.encode("utf-8", "surrogatepass").translate(_BYTE_CLASSES)
     )
 
 
@@ -88,6 +94,11 @@ def _mask_secrets(event: Any) -> Any:
 
 
 _NESTED = (dict, list, tuple)
+# Field names already found not to name a secret (the code's own few dozen, and stdlib
+# records' fields): most lines then need no lower-casing of theirs. Bounded, in case some
+# library logs made-up names.
+_PLAIN_KEYS: set[str] = set()
+_PLAIN_KEYS_MAX = 1_000
 
 
 def _nothing_to_mask(event_dict: MutableMapping[str, Any]) -> bool:
@@ -96,7 +107,12 @@ def _nothing_to_mask(event_dict: MutableMapping[str, Any]) -> bool:
     for spans a newline, so what one field holds alone the joined text holds too."""
     texts = []
     for key, value in event_dict.items():
-        if key.lower() in SECRET_KEYS or isinstance(value, _NESTED):
+        if key not in _PLAIN_KEYS:
+            if key.lower() in SECRET_KEYS:
+                return False
+            if len(_PLAIN_KEYS) < _PLAIN_KEYS_MAX:
+                _PLAIN_KEYS.add(key)
+        if isinstance(value, _NESTED):
             return False
         if isinstance(value, str):
             texts.append(value)
