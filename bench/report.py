@@ -118,6 +118,83 @@ def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def bounds(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """For each throughput target: the rate it needs, and the most this run's costs allow,
+    whichever binds first: one service process uses one core at most (1 / its CPU per item),
+    and the machine's cores carry at most cores / (the machine's CPU per item). `budget_us`:
+    the service CPU per item that would reach the target, all else costing what it did."""
+    api, floor, drained = results["api"], results["floor"], results["pipeline"]["drain"]
+    needs = {
+        "post_floor": ("post_64", POST_FLOOR_SHARE * floor["post_64"]["rps"]),
+        "post_key_floor": ("post_64_key", POST_KEY_FLOOR_SHARE * floor["post_64"]["rps"]),
+        "get_floor": ("get_one", GET_FLOOR_SHARE * floor["get_one"]["rps"]),
+    }
+    out = {}
+    for key, (scenario, rate) in needs.items():
+        r = api[scenario]
+        out[key] = _bound(rate, r["rps"], r["api_cpu_us_per_request"], r, one_process=True)
+    services_us = sum(drained["cpu_us_per_payout"].values())
+    out["drain"] = _bound(DRAIN_RATE, drained["drain_rate"], services_us, drained, False)
+    return out
+
+
+def _bound(
+    needed: float, got: float, service_us: float, run: dict[str, Any], one_process: bool
+) -> dict[str, Any]:
+    cores, machine_us = run["cores"], run["machine_cpu_us"].get("machine", 0)
+    machine_ceiling = cores * 1e6 / machine_us if machine_us else 0.0
+    process_ceiling = 1e6 / service_us if one_process and service_us else None
+    # Held fixed: what the rest of the machine spent per item (database, broker, load tool).
+    budgets = [cores * 1e6 / needed - (machine_us - service_us)]
+    if one_process:
+        budgets.append(1e6 / needed)
+    return {
+        "needed": round(needed),
+        "got": round(got),
+        "service_us": round(service_us),
+        "machine_us": machine_us,
+        "postgres_us": run["machine_cpu_us"].get("postgres", 0),
+        "rabbitmq_us": run["machine_cpu_us"].get("rabbitmq", 0),
+        "machine_busy": run["machine_busy"],
+        "process_ceiling": None if process_ceiling is None else round(process_ceiling),
+        "machine_ceiling": round(machine_ceiling),
+        "budget_us": max(0, round(min(budgets))),
+    }
+
+
+BOUND_LABELS = {
+    "post_floor": "POST, 64 conn. (API)",
+    "post_key_floor": "POST with key, 64 (API)",
+    "get_floor": "GET one, 64 conn. (API)",
+    "drain": "Drain (API + processor + provider)",
+}
+
+
+def bounds_text(found: dict[str, dict[str, Any]]) -> str:
+    """The bounds as a table: a target is out of reach while its budget is under what the
+    service spends, whatever the machine's load."""
+    rows: list[tuple[str, ...]] = [
+        ("Throughput target", "Needs /s", "Got /s", "Cores busy", "One process carries",
+         "Cores carry", "Machine CPU (PG, MQ)", "Service CPU", "Budget"),
+    ]  # fmt: skip
+    for key, b in found.items():
+        process = b["process_ceiling"]
+        rows.append(
+            (
+                BOUND_LABELS[key],
+                f"{b['needed']:,}",
+                f"{b['got']:,}",
+                f"{b['machine_busy']:.0%}",
+                "-" if process is None else f"{process:,}/s",
+                f"{b['machine_ceiling']:,}/s",
+                f"{b['machine_us']:,} us ({b['postgres_us']:,}, {b['rabbitmq_us']:,})",
+                f"{b['service_us']:,} us",
+                f"<= {b['budget_us']:,} us",
+            )
+        )
+    return _render(rows)
+
+
 def table(results: dict[str, Any]) -> str:
     limits, api, pipe, res, floor = (
         results["limits"],
@@ -229,6 +306,11 @@ def table(results: dict[str, Any]) -> str:
                     rss_target if phase == "pipeline" else "",
                 )
             )
+    return _render(rows)
+
+
+def _render(rows: list[tuple[str, ...]]) -> str:
+    """Aligned columns, the first row a header."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

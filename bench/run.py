@@ -35,6 +35,7 @@ import asyncpg
 from bench import limits, profile, report, tracing_cost
 from bench.floor_service import floor_service
 from bench.load import Wrk
+from bench.machine import MachineSampler, MachineUsage
 from bench.pipeline import drain, fixed_rate
 from bench.resources import ResourceSampler
 from bench.stack import Stack, bench_infra, running_stack
@@ -177,14 +178,28 @@ async def _scenario(
     """One wrk run, with the target's CPU time per request (robust to a busy machine); the API
     is profiled with --profile (the floor never is)."""
     print(f"- {'api' if stack else 'floor'}: {name}", file=sys.stderr)
-    sampler = ResourceSampler({"target": target.pid})
+    sampler, machine = ResourceSampler({"target": target.pid}), MachineSampler()
     sampler.begin()
+    machine.begin()
     spy = await _profiled(args, stack, "api", name, args.load_seconds - 2) if stack else None
     result = await _wrk(target, script, connections, args.load_seconds, **env)
-    usage = await sampler.end()
+    usage, machine_usage = await sampler.end(), machine.end()
     await _summarize_profile(args, spy, "api", name)
     cpu_us = usage["target"].cpu_s / result.requests * 1e6 if result.requests else 0.0
-    return {**asdict(result), "api_cpu_us_per_request": round(cpu_us)}
+    return {
+        **asdict(result),
+        "api_cpu_us_per_request": round(cpu_us),
+        **_machine_figures(machine_usage, result.requests),
+    }
+
+
+def _machine_figures(usage: MachineUsage, items: int) -> dict[str, Any]:
+    """The whole machine's CPU per item (and PostgreSQL's, RabbitMQ's), and how busy it was."""
+    return {
+        "machine_cpu_us": usage.per_item_us(items),
+        "machine_busy": round(usage.busy_share, 3),
+        "cores": usage.cores,
+    }
 
 
 async def _sample_ids_and_analyze(database_url: str) -> list[str]:
@@ -247,10 +262,11 @@ async def measure_pipeline(args: argparse.Namespace, stack: Stack) -> tuple[dict
     sampler.begin()
     print(f"- pipeline: drain {args.drain_payouts} payouts", file=sys.stderr)
     spies = [await _profiled(args, stack, s, "drain", 10) for s in ("api", "processor")]
-    drain_sampler = ResourceSampler(stack.pids)
+    drain_sampler, machine = ResourceSampler(stack.pids), MachineSampler()
     drain_sampler.begin()
+    machine.begin()
     drained = await drain(stack, payouts=args.drain_payouts, connections=64, deadline_s=300)
-    drain_usage = await drain_sampler.end()
+    drain_usage, machine_usage = await drain_sampler.end(), machine.end()
     for spy, service in zip(spies, ("api", "processor"), strict=True):
         await _summarize_profile(args, spy, service, "drain")
     cpu_us = {
@@ -262,7 +278,11 @@ async def measure_pipeline(args: argparse.Namespace, stack: Stack) -> tuple[dict
     usage = await sampler.end()
     return (
         {
-            "drain": {**asdict(drained), "cpu_us_per_payout": cpu_us},
+            "drain": {
+                **asdict(drained),
+                "cpu_us_per_payout": cpu_us,
+                **_machine_figures(machine_usage, drained.payouts),
+            },
             "fixed_rate": asdict(paced),
         },
         {name: asdict(u) for name, u in usage.items()},
@@ -316,6 +336,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     results["meta"]["load_after"] = _load()
     results["meta"]["duration_s"] = round(time.monotonic() - started, 1)
     results["targets"] = report.targets(results)
+    results["bounds"] = report.bounds(results)
     return results
 
 
@@ -329,7 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.tracing_only:
         return bench_tracing_only(args)
     results = bench(args)
-    text = report.table(results) + "\n\n" + tracing_cost.table(results["tracing"])
+    text = "\n\n".join(
+        (
+            report.table(results),
+            report.bounds_text(results["bounds"]),
+            tracing_cost.table(results["tracing"]),
+        )
+    )
     meta = results["meta"]
     header = (
         f"make bench {meta['started_at']}, commit {meta['git_commit']}, {meta['cpus']} CPUs, "

@@ -9,7 +9,15 @@ from typing import Any
 from bench import report
 
 
-def _load(rps: float, p99: float = 10.0) -> dict[str, Any]:
+def _machine(machine_us: int, postgres_us: int = 0) -> dict[str, Any]:
+    return {
+        "machine_cpu_us": {"machine": machine_us, "postgres": postgres_us, "rabbitmq": 0},
+        "machine_busy": 0.8,
+        "cores": 2,
+    }
+
+
+def _load(rps: float, p99: float = 10.0, cpu_us: int = 100, machine_us: int = 400) -> dict:
     return {
         "rps": rps,
         "p50_ms": 1.0,
@@ -17,7 +25,8 @@ def _load(rps: float, p99: float = 10.0) -> dict[str, Any]:
         "p99_ms": p99,
         "non2xx": 0,
         "socket_errors": 0,
-        "api_cpu_us_per_request": 100,
+        "api_cpu_us_per_request": cpu_us,
+        **_machine(machine_us),
     }
 
 
@@ -30,7 +39,8 @@ def _drain(rate: float, complete: bool = True) -> dict[str, Any]:
         "complete": complete,
         "terminal": 1000 if complete else 10,
         "http": {"non2xx": 0, "socket_errors": 0},
-        "cpu_us_per_payout": {"api": 1, "processor": 2},
+        "cpu_us_per_payout": {"api": 600, "processor": 400},
+        **_machine(2500, postgres_us=800),
     }
 
 
@@ -50,7 +60,7 @@ def results(*, slow_complete: bool = True) -> dict[str, Any]:
             "post_16": _load(1400, p99=40),
             "post_64": _load(1600),
             "post_64_key": _load(1100),
-            "get_one": _load(2000),
+            "get_one": _load(2000, cpu_us=500, machine_us=600),
             "list": _load(800),
         },
         "pipeline": {
@@ -69,6 +79,7 @@ def results(*, slow_complete: bool = True) -> dict[str, Any]:
         "resources": {"api": {"api": usage}, "pipeline": {"api": usage, "processor": usage}},
     }
     out["targets"] = report.targets(out)
+    out["bounds"] = report.bounds(out)
     return out
 
 
@@ -90,3 +101,24 @@ def test_the_table_and_plot_show_the_floor(tmp_path: Path):
     assert "Floor: POST, 64 conn." in text and "80%" in text and "MISSED" in text
     report.plot(data, tmp_path / "bench.png")
     assert (tmp_path / "bench.png").stat().st_size > 10_000
+
+
+def test_bounds_say_which_limit_binds_and_what_the_service_may_spend():
+    found = results()["bounds"]
+    get = found["get_floor"]  # needs 75% of 4,000 = 3,000/s
+    assert get["needed"] == 3000 and get["got"] == 2000
+    assert get["process_ceiling"] == 2000  # 500 µs a request: one core carries 2,000/s
+    assert get["machine_ceiling"] == 3333  # 2 cores at 600 µs of machine CPU a request
+    # One process at 3,000/s may spend 333 µs; the cores would allow 667 - 100 = 567.
+    assert get["budget_us"] == 333
+    drain = found["drain"]  # 1,000/s on 2 cores: 2,000 µs of machine CPU each at most
+    assert drain["process_ceiling"] is None and drain["machine_ceiling"] == 800
+    # The services spent 1,000 of 2,500 µs; the other 1,500 held fixed leaves 500.
+    assert drain["service_us"] == 1000 and drain["budget_us"] == 500
+    assert drain["postgres_us"] == 800
+
+
+def test_the_bounds_table_names_every_throughput_target():
+    text = report.bounds_text(results()["bounds"])
+    assert all(label in text for label in report.BOUND_LABELS.values())
+    assert "<= 333 us" in text and "2,000/s" in text
