@@ -85,8 +85,3 @@ class MachineSampler:
             wall_s=round(wall, 3),
             group_cpu_s={g: round(s, 3) for g, s in spent.items()},
         )
-
-
-def ceiling(cores: int, cpu_us_per_item: float) -> float:
-    """Items a second that `cores` carry at this much CPU per item."""
-    return cores * 1e6 / cpu_us_per_item if cpu_us_per_item else 0.0

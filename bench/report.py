@@ -134,12 +134,14 @@ def bounds(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         r = api[scenario]
         out[key] = _bound(rate, r["rps"], r["api_cpu_us_per_request"], r, one_process=True)
     services_us = sum(drained["cpu_us_per_payout"].values())
-    out["drain"] = _bound(DRAIN_RATE, drained["drain_rate"], services_us, drained, False)
+    out["drain"] = _bound(
+        DRAIN_RATE, drained["drain_rate"], services_us, drained, one_process=False
+    )
     return out
 
 
 def _bound(
-    needed: float, got: float, service_us: float, run: dict[str, Any], one_process: bool
+    needed: float, got: float, service_us: float, run: dict[str, Any], *, one_process: bool
 ) -> dict[str, Any]:
     cores, machine_us = run["cores"], run["machine_cpu_us"].get("machine", 0)
     machine_ceiling = cores * 1e6 / machine_us if machine_us else 0.0
