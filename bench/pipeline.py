@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import asyncpg
 
 from bench.load import LoadResult, Wrk, wrk_per_thread_quota
+from bench.machine import MachineSampler
 from bench.paced import post_at_fixed_rate
+from bench.resources import ResourceSampler
 from bench.stack import Stack
 
 POLL_EVERY_S = 0.1
@@ -77,41 +79,60 @@ async def _counts(conn: asyncpg.Connection) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+async def _create(
+    stack: Stack, conn: asyncpg.Connection, *, payouts: int, connections: int, deadline_s: float
+) -> LoadResult:
+    """`payouts` POSTs as fast as wrk sends them (fewer if creation stalls)."""
+    wrk = Wrk(
+        stack.api.url,
+        "post",
+        connections=connections,
+        duration_s=deadline_s,
+        env={
+            "BENCH_API_KEY": stack.key,
+            "BENCH_RUN_ID": f"drain{int(time.time())}",
+            "BENCH_QUOTA": str(wrk_per_thread_quota(payouts, connections)),
+        },
+    )
+    started = time.monotonic()
+    await wrk.start()
+    last_total, last_growth = 0, started
+    try:
+        while time.monotonic() - started < deadline_s:
+            total, _ = await _counts(conn)
+            now = time.monotonic()
+            if total != last_total:
+                last_total, last_growth = total, now
+            if total >= payouts or now - last_growth > STALLED_AFTER_S:
+                break
+            await asyncio.sleep(POLL_EVERY_S)
+    finally:
+        wrk.interrupt()  # wrk's threads stopped at their quota; end the process
+    return await wrk.result()
+
+
+async def _until(conn: asyncpg.Connection, query: str, deadline: float) -> None:
+    """Poll until `query` (a boolean) holds or the deadline passes."""
+    while time.monotonic() < deadline:
+        if await conn.fetchval(query):
+            return
+        await asyncio.sleep(POLL_EVERY_S)
+
+
+_ALL_TERMINAL = f"SELECT NOT EXISTS (SELECT 1 FROM payouts WHERE status NOT IN {TERMINAL})"
+_ALL_PUBLISHED = "SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL)"
+
+
 async def drain(stack: Stack, *, payouts: int, connections: int, deadline_s: float) -> DrainResult:
     """`payouts` POSTs as fast as wrk sends them; wait until every one is terminal."""
     conn = await asyncpg.connect(stack.infra.database_url)
     try:
-        wrk = Wrk(
-            stack.api.url,
-            "post",
-            connections=connections,
-            duration_s=deadline_s,
-            env={
-                "BENCH_API_KEY": stack.key,
-                "BENCH_RUN_ID": f"drain{int(time.time())}",
-                "BENCH_QUOTA": str(wrk_per_thread_quota(payouts, connections)),
-            },
-        )
         started = time.monotonic()
-        await wrk.start()
-        http: LoadResult | None = None
-        last_total, last_growth = 0, started
-        while time.monotonic() - started < deadline_s:
-            total, done = await _counts(conn)
-            now = time.monotonic()
-            if total != last_total:
-                last_total, last_growth = total, now
-            if http is None and (total >= payouts or now - last_growth > STALLED_AFTER_S):
-                wrk.interrupt()  # wrk's threads stopped at their quota; end the process
-                http = await wrk.result()
-                continue
-            if http is not None and done == total:
-                break
-            await asyncio.sleep(POLL_EVERY_S)
+        http = await _create(
+            stack, conn, payouts=payouts, connections=connections, deadline_s=deadline_s
+        )
+        await _until(conn, _ALL_TERMINAL, started + deadline_s)
         wall_s = time.monotonic() - started
-        if http is None:
-            wrk.interrupt()
-            http = await wrk.result()
         total, done = await _counts(conn)
         row = await conn.fetchrow(_LATENCY.format(where="true"))
     finally:
@@ -133,6 +154,66 @@ async def drain(stack: Stack, *, payouts: int, connections: int, deadline_s: flo
         latency_p50_ms=round(latency[0] * 1000, 1),
         latency_p99_ms=round(latency[2] * 1000, 1),
         http=http,
+    )
+
+
+@dataclass
+class BacklogResult:
+    payouts: int
+    terminal: int
+    complete: bool
+    drain_s: float
+    drain_rate: float
+    cpu_us_per_payout: dict[str, int]
+    machine_cpu_us: dict[str, int]
+    machine_busy: float
+    cores: int
+
+
+_PROCESSED_SPAN = f"""SELECT count(*) FILTER (WHERE status IN {TERMINAL}) AS done,
+  extract(epoch FROM max(processed_at) - min(processed_at)) AS span_s FROM payouts"""
+
+
+async def backlog_drain(
+    stack: Stack, *, payouts: int, connections: int, deadline_s: float
+) -> BacklogResult:
+    """The processor stopped while `payouts` are created and published, then started on the
+    backlog: how fast the pipeline catches up after an outage, with no creation competing.
+    The rate runs from the first payout processed to the last."""
+    assert stack.processor is not None
+    stack.processor.stop()
+    conn = await asyncpg.connect(stack.infra.database_url)
+    try:
+        deadline = time.monotonic() + deadline_s
+        await _create(stack, conn, payouts=payouts, connections=connections, deadline_s=deadline_s)
+        await _until(conn, _ALL_PUBLISHED, deadline)
+        processor = stack.processor.restarted()
+        await asyncio.to_thread(processor.start)
+        try:
+            pids = {"processor": processor.proc.pid if processor.proc else 0}
+            pids["provider"] = stack.pids["provider"]
+            sampler, machine = ResourceSampler(pids), MachineSampler()
+            sampler.begin()
+            machine.begin()
+            await _until(conn, _ALL_TERMINAL, deadline)
+            usage, machine_usage = await sampler.end(), machine.end()
+        finally:
+            await asyncio.to_thread(processor.stop)
+        total, _ = await _counts(conn)
+        row = await conn.fetchrow(_PROCESSED_SPAN)
+    finally:
+        await conn.close()
+    done, span = int(row["done"]), float(row["span_s"] or 0.0)
+    return BacklogResult(
+        payouts=total,
+        terminal=done,
+        complete=done == total >= payouts,
+        drain_s=round(span, 2),
+        drain_rate=round(done / span, 1) if span else 0.0,
+        cpu_us_per_payout={k: round(u.cpu_s / done * 1e6) if done else 0 for k, u in usage.items()},
+        machine_cpu_us=machine_usage.per_item_us(done),
+        machine_busy=round(machine_usage.busy_share, 3),
+        cores=machine_usage.cores,
     )
 
 

@@ -208,6 +208,7 @@ def table(results: dict[str, Any]) -> str:
     pg16, pg64, full = limits["pg_shape_16"], limits["pg_shape_64"], limits["pg_full_64"]
     mq = limits["rabbitmq_confirms"]
     drain, paced, slow = pipe["drain"], pipe["fixed_rate"], pipe["drain_slow_provider"]
+    backlog = pipe["backlog"]
     pipeline_limit = min(pg64["tps"], mq["rate"])
     met = {key: _check(t["met"]) for key, t in results["targets"].items()}
     rows: list[tuple[str, ...]] = [
@@ -269,6 +270,17 @@ def table(results: dict[str, Any]) -> str:
             _fraction(drain["drain_rate"], pipeline_limit),
             "-",
             met["drain"],
+        ),
+        (
+            f"Backlog of {backlog['payouts']:,} drained" + _unfinished(backlog),
+            f"{backlog['drain_rate']:.0f} payouts/s",
+            f"in {backlog['drain_s']:.1f} s (processor started on it)",
+            " + ".join(f"{s} {us} us" for s, us in backlog["cpu_us_per_payout"].items())
+            + f"; machine {backlog['machine_cpu_us'].get('machine', 0)} us",
+            "-",
+            "-",
+            "-",
+            "(info)",
         ),
         (
             f"Drain {slow['payouts']:,}, 1 s provider, defaults" + _unfinished(slow),

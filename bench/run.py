@@ -36,7 +36,7 @@ from bench import limits, profile, report, tracing_cost
 from bench.floor_service import floor_service
 from bench.load import Wrk
 from bench.machine import MachineSampler, MachineUsage
-from bench.pipeline import drain, fixed_rate
+from bench.pipeline import backlog_drain, drain, fixed_rate
 from bench.resources import ResourceSampler
 from bench.stack import Stack, bench_infra, running_stack
 from tests.support.infra import Infra
@@ -321,6 +321,16 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         results["pipeline"], results["resources"]["pipeline"] = asyncio.run(
             measure_pipeline(args, stack)
         )
+    # A backlog, as an outage leaves one: created with the processor stopped, then drained.
+    with (
+        bench_infra("backlog") as infra,
+        running_stack(infra, log_dir / "backlog-phase", processor=True, env={}) as stack,
+    ):
+        print(f"- pipeline: a backlog of {args.drain_payouts} drained", file=sys.stderr)
+        backlog = asyncio.run(
+            backlog_drain(stack, payouts=args.drain_payouts, connections=64, deadline_s=300)
+        )
+        results["pipeline"]["backlog"] = asdict(backlog)
     # I/O-bound processing with the services' default settings: the provider takes 1 s.
     slow_env = {"PROVIDER_DELAY_MS": str(SLOW_PROVIDER_MS)}
     with (

@@ -66,6 +66,15 @@ def results(*, slow_complete: bool = True) -> dict[str, Any]:
         "pipeline": {
             "drain": _drain(1200),
             "drain_slow_provider": _drain(300, complete=slow_complete),
+            "backlog": {
+                "payouts": 1000,
+                "terminal": 1000,
+                "complete": True,
+                "drain_s": 0.8,
+                "drain_rate": 1250.0,
+                "cpu_us_per_payout": {"processor": 400, "provider": 150},
+                **_machine(1500),
+            },
             "fixed_rate": {
                 "rate": 200,
                 "payouts": 3000,
@@ -99,6 +108,7 @@ def test_the_table_and_plot_show_the_floor(tmp_path: Path):
     data = results()
     text = report.table(data)
     assert "Floor: POST, 64 conn." in text and "80%" in text and "MISSED" in text
+    assert "Backlog of 1,000 drained" in text and "1250 payouts/s" in text
     report.plot(data, tmp_path / "bench.png")
     assert (tmp_path / "bench.png").stat().st_size > 10_000
 
