@@ -13,6 +13,7 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import psutil
 
@@ -41,6 +42,14 @@ class MachineUsage:
         out = {"machine": round(self.busy_s / items * 1e6)}
         out.update({name: round(s / items * 1e6) for name, s in self.group_cpu_s.items()})
         return out
+
+    def figures(self, items: int) -> dict[str, Any]:
+        """What a result records of it: CPU per item, how busy the cores were, how many."""
+        return {
+            "machine_cpu_us": self.per_item_us(items),
+            "machine_busy": round(self.busy_share, 3),
+            "cores": self.cores,
+        }
 
 
 def _busy_s() -> float:

@@ -211,9 +211,7 @@ async def backlog_drain(
         drain_s=round(span, 2),
         drain_rate=round(done / span, 1) if span else 0.0,
         cpu_us_per_payout={k: round(u.cpu_s / done * 1e6) if done else 0 for k, u in usage.items()},
-        machine_cpu_us=machine_usage.per_item_us(done),
-        machine_busy=round(machine_usage.busy_share, 3),
-        cores=machine_usage.cores,
+        **machine_usage.figures(done),
     )
 
 

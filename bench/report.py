@@ -41,6 +41,10 @@ def _non2xx(load: dict[str, Any]) -> str:
     return f" ({failed} failed)" if failed else ""
 
 
+def _per_service(cpu_us: dict[str, int]) -> str:
+    return " + ".join(f"{service} {us} us" for service, us in cpu_us.items())
+
+
 def _unfinished(run: dict[str, Any]) -> str:
     return "" if run["complete"] else f" UNFINISHED: {run['terminal']:,} terminal"
 
@@ -265,7 +269,7 @@ def table(results: dict[str, Any]) -> str:
             f"Drain {drain['payouts']:,} payouts" + _unfinished(drain),
             f"{drain['drain_rate']:.0f} payouts/s" + _non2xx(drain["http"]),
             f"in {drain['drain_s']:.1f} s; created at {drain['create_rate']:.0f}/s",
-            " + ".join(f"{s} {us} us" for s, us in drain["cpu_us_per_payout"].items()),
+            _per_service(drain["cpu_us_per_payout"]),
             f"{pipeline_limit:.0f}/s (min PG, MQ)",
             _fraction(drain["drain_rate"], pipeline_limit),
             "-",
@@ -275,7 +279,7 @@ def table(results: dict[str, Any]) -> str:
             f"Backlog of {backlog['payouts']:,} drained" + _unfinished(backlog),
             f"{backlog['drain_rate']:.0f} payouts/s",
             f"in {backlog['drain_s']:.1f} s (processor started on it)",
-            " + ".join(f"{s} {us} us" for s, us in backlog["cpu_us_per_payout"].items())
+            _per_service(backlog["cpu_us_per_payout"])
             + f"; machine {backlog['machine_cpu_us'].get('machine', 0)} us",
             "-",
             "-",

@@ -35,7 +35,7 @@ import asyncpg
 from bench import limits, profile, report, tracing_cost
 from bench.floor_service import floor_service
 from bench.load import Wrk
-from bench.machine import MachineSampler, MachineUsage
+from bench.machine import MachineSampler
 from bench.pipeline import backlog_drain, drain, fixed_rate
 from bench.resources import ResourceSampler
 from bench.stack import Stack, bench_infra, running_stack
@@ -189,16 +189,7 @@ async def _scenario(
     return {
         **asdict(result),
         "api_cpu_us_per_request": round(cpu_us),
-        **_machine_figures(machine_usage, result.requests),
-    }
-
-
-def _machine_figures(usage: MachineUsage, items: int) -> dict[str, Any]:
-    """The whole machine's CPU per item (and PostgreSQL's, RabbitMQ's), and how busy it was."""
-    return {
-        "machine_cpu_us": usage.per_item_us(items),
-        "machine_busy": round(usage.busy_share, 3),
-        "cores": usage.cores,
+        **machine_usage.figures(result.requests),
     }
 
 
@@ -281,7 +272,7 @@ async def measure_pipeline(args: argparse.Namespace, stack: Stack) -> tuple[dict
             "drain": {
                 **asdict(drained),
                 "cpu_us_per_payout": cpu_us,
-                **_machine_figures(machine_usage, drained.payouts),
+                **machine_usage.figures(drained.payouts),
             },
             "fixed_rate": asdict(paced),
         },
