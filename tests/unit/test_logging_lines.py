@@ -95,3 +95,37 @@ def test_console_format_is_for_people_and_masked(capsys):
     assert "hello" in line and "3000" in line and "DE89370400440532013000" not in line
     with pytest.raises(json.JSONDecodeError):
         json.loads(line)
+
+
+def test_a_logger_follows_a_new_configuration(capsys):
+    log = get_logger("payout_processor.consumer")
+    configure_logging("processor", "info", "json")
+    log.debug("hidden")
+    log.info("first")
+    configure_logging("processor", "debug", "json")
+    log.debug("shown")
+    assert [line["event"] for line in json_lines(capsys)] == ["first", "shown"]
+    with structlog.testing.capture_logs() as captured:  # swaps the processors in place
+        log.info("captured")
+    assert [line["event"] for line in captured] == ["captured"]
+    assert capsys.readouterr().err == ""
+
+
+def test_a_logger_is_assembled_once_per_configuration(capsys):
+    configure_logging("api", "info", "json")
+    factory = structlog.get_config()["logger_factory"]
+    assembled = []
+
+    def counting_factory(*args):
+        assembled.append(args)
+        return factory(*args)
+
+    structlog.configure(logger_factory=counting_factory)
+    log = get_logger("payout_api.middlewares")
+    for n in range(3):
+        log.info("line", n=n)
+    assert assembled == [("payout_api.middlewares",)]
+    configure_logging("api", "info", "json")
+    log.info("after")
+    assert len(assembled) == 1  # assembled anew, by configure_logging's own factory
+    assert [line.get("n") for line in json_lines(capsys)] == [0, 1, 2, None]

@@ -63,7 +63,7 @@ async def trace_requests(request: web.Request, handler: Handler) -> web.StreamRe
     route = route_template(request)
     if route in QUIET_ROUTES:
         return await handler(request)
-    method = request.method if request.method in HTTP_METHODS else "_OTHER"
+    method = _method_label(request.method)
     matched = route != UNMATCHED_ROUTE
     attributes = {
         "http.request.method": method,
@@ -105,8 +105,29 @@ def _recorded_attributes(request: web.Request) -> dict[str, Any]:
     return {k: v for k, v in attributes.items() if v is not None}
 
 
+def _method_label(method: str) -> str:
+    """A method the HTTP conventions name, or "_OTHER": a client cannot mint label values."""
+    return method if method in HTTP_METHODS else "_OTHER"
+
+
 def observe_requests(metrics: ServiceMetrics) -> Middleware:
     """Count and time every request, and log it once as `http_request`."""
+    # The labelled children of both metrics, looked up once per series: prometheus_client's
+    # labels() validates and locks on every call. Every part of the key is bounded (methods,
+    # route templates, statuses), so this holds no more entries than the registry has series.
+    series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(method: str, route: str, status: int, elapsed: float) -> None:
+        key = (method, route, status)
+        children = series.get(key)
+        if children is None:
+            label = _method_label(method)
+            children = series[key] = (
+                metrics.http_requests.labels(label, route, str(status)),
+                metrics.http_duration.labels(label, route),
+            )
+        children[0].inc()
+        children[1].observe(elapsed)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -122,8 +143,7 @@ def observe_requests(metrics: ServiceMetrics) -> Middleware:
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(request)
-            metrics.http_requests.labels(request.method, route, str(status)).inc()
-            metrics.http_duration.labels(request.method, route).observe(elapsed)
+            observe(request.method, route, status, elapsed)
             log.log(
                 _log_level(route, status),
                 "http_request",

@@ -238,6 +238,43 @@ def _add_defaults(service: str) -> Any:
     return add
 
 
+def _assembled_under() -> tuple[Any, ...]:
+    """What an assembled logger depends on: structlog's current configuration, by identity."""
+    config = structlog.get_config()
+    return (
+        config["processors"],
+        config["wrapper_class"],
+        config["context_class"],
+        config["logger_factory"],
+    )
+
+
+class _Logger:
+    """A structlog logger assembled once per configuration.
+
+    structlog's own proxy assembles a new bound logger at every call unless told to cache it
+    (about a third of a line's CPU), and a cached one keeps the level and processors of its
+    first configuration whatever configure_logging(), structlog.reset_defaults() or a test do
+    later. This one assembles again when the configuration is no longer the one it was
+    assembled under. structlog.testing.capture_logs() swaps the processors in place (the same
+    list), so it still sees every line.
+    """
+
+    __slots__ = ("_bound", "_name", "_under")
+
+    def __init__(self, name: str | None) -> None:
+        self._name = name
+        self._bound: Any = None
+        self._under: tuple[Any, ...] | None = None
+
+    def __getattr__(self, attribute: str) -> Any:
+        under = _assembled_under()
+        if self._under is None or any(a is not b for a, b in zip(under, self._under, strict=True)):
+            proxy = structlog.get_logger(self._name) if self._name else structlog.get_logger()
+            self._bound, self._under = proxy.bind(), under
+        return getattr(self._bound, attribute)
+
+
 def get_logger(name: str | None = None) -> Any:
     """A structlog logger; `name` (the module) is the `logger` field of its lines."""
-    return structlog.get_logger(name) if name else structlog.get_logger()
+    return _Logger(name)
