@@ -64,6 +64,11 @@ def check_amount(amount: Decimal, currency: str) -> None:
         raise MoneyError(f"At most {MAX_SIGNIFICANT_DIGITS} significant digits.")
 
 
+# Each currency's smallest unit as a Decimal (0.01 for EUR), built once: a list of payouts
+# formats an amount per row.
+_QUANTUM = {code: Decimal(1).scaleb(-places) for code, places in MINOR_UNITS.items()}
+
+
 def format_amount(amount: Decimal, currency: str) -> str:
     """The amount as a string with exactly the currency's decimal places."""
-    return str(amount.quantize(Decimal(1).scaleb(-MINOR_UNITS[currency])))
+    return str(amount.quantize(_QUANTUM[currency]))
