@@ -111,7 +111,7 @@ async def _create(
     return await wrk.result()
 
 
-async def _until(conn: asyncpg.Connection, query: str, deadline: float) -> None:
+async def until(conn: asyncpg.Connection, query: str, deadline: float) -> None:
     """Poll until `query` (a boolean) holds or the deadline passes."""
     while time.monotonic() < deadline:
         if await conn.fetchval(query):
@@ -120,7 +120,7 @@ async def _until(conn: asyncpg.Connection, query: str, deadline: float) -> None:
 
 
 _ALL_TERMINAL = f"SELECT NOT EXISTS (SELECT 1 FROM payouts WHERE status NOT IN {TERMINAL})"
-_ALL_PUBLISHED = "SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL)"
+ALL_PUBLISHED = "SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL)"
 
 
 async def drain(stack: Stack, *, payouts: int, connections: int, deadline_s: float) -> DrainResult:
@@ -131,7 +131,7 @@ async def drain(stack: Stack, *, payouts: int, connections: int, deadline_s: flo
         http = await _create(
             stack, conn, payouts=payouts, connections=connections, deadline_s=deadline_s
         )
-        await _until(conn, _ALL_TERMINAL, started + deadline_s)
+        await until(conn, _ALL_TERMINAL, started + deadline_s)
         wall_s = time.monotonic() - started
         total, done = await _counts(conn)
         row = await conn.fetchrow(_LATENCY.format(where="true"))
@@ -186,7 +186,7 @@ async def backlog_drain(
     try:
         deadline = time.monotonic() + deadline_s
         await _create(stack, conn, payouts=payouts, connections=connections, deadline_s=deadline_s)
-        await _until(conn, _ALL_PUBLISHED, deadline)
+        await until(conn, ALL_PUBLISHED, deadline)
         processor = stack.processor.restarted()
         await asyncio.to_thread(processor.start)
         try:
@@ -195,7 +195,7 @@ async def backlog_drain(
             sampler, machine = ResourceSampler(pids), MachineSampler()
             sampler.begin()
             machine.begin()
-            await _until(conn, _ALL_TERMINAL, deadline)
+            await until(conn, _ALL_TERMINAL, deadline)
             usage, machine_usage = await sampler.end(), machine.end()
         finally:
             await asyncio.to_thread(processor.stop)

@@ -22,6 +22,45 @@ DRAIN_RATE = 1000.0
 SLOW_DRAIN_RATE = 200.0  # with a 1 s provider and default settings
 E2E_P99_MS = 100.0
 RSS_MB = 150.0
+LATENCY_KEYS = ("p50_ms", "p90_ms", "p99_ms")
+
+
+def pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Runs of one wrk scenario as one result: the floor's runs before and after the API's.
+
+    Requests, time and CPU are pooled (the rate is all requests over all time, CPU per request
+    weighted by requests); the latency percentiles are the runs' mean, for information (no
+    target is set on the floor's latency). The runs are kept under "runs".
+    """
+    requests = sum(r["requests"] for r in runs)
+    duration_s = sum(r["duration_s"] for r in runs)
+
+    def weighted(values: list[float], by: str, total: float) -> float:
+        return sum(v * r[by] for v, r in zip(values, runs, strict=True)) / total if total else 0
+
+    machine = {k for r in runs for k in r["machine_cpu_us"]}
+    latencies = {k: round(sum(r[k] for r in runs) / len(runs), 3) for k in LATENCY_KEYS}
+    return {
+        **runs[0],
+        **latencies,
+        "requests": requests,
+        "duration_s": round(duration_s, 2),
+        "rps": round(requests / duration_s, 1) if duration_s else 0.0,
+        "non2xx": sum(r["non2xx"] for r in runs),
+        "socket_errors": sum(r["socket_errors"] for r in runs),
+        "max_ms": max(r["max_ms"] for r in runs),
+        "api_cpu_us_per_request": round(
+            weighted([r["api_cpu_us_per_request"] for r in runs], "requests", requests)
+        ),
+        "machine_cpu_us": {
+            k: round(weighted([r["machine_cpu_us"].get(k, 0) for r in runs], "requests", requests))
+            for k in sorted(machine)
+        },
+        "machine_busy": round(
+            weighted([r["machine_busy"] for r in runs], "duration_s", duration_s), 3
+        ),
+        "runs": runs,
+    }
 
 
 def _fraction(value: float, limit: float) -> str:
@@ -32,7 +71,7 @@ def _check(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-def _latency(r: dict[str, Any], keys: tuple[str, ...] = ("p50_ms", "p90_ms", "p99_ms")) -> str:
+def _latency(r: dict[str, Any], keys: tuple[str, ...] = LATENCY_KEYS) -> str:
     return " / ".join(f"{r[k]:.1f}" for k in keys) + " ms"
 
 

@@ -3,13 +3,15 @@
 1. A database and vhost of its own: pgbench (a POST's transaction shape, scratch tables) at 16
    and 64 clients, and RabbitMQ persistent publishes with confirms: the physical limits.
 2. The floor (bench/floor.py: a bare aiohttp + uvloop + asyncpg handler running the API's
-   exact statements) on a database of its own: POST and GET one at 64 connections.
-3. payout-api alone on the first database: POST at 16 and 64 connections (no Idempotency-Key),
-   POST at 64 with a key on every request, GET one, GET list (wrk).
-4. A fresh database and vhost, payout-api + payout-processor + the simulated provider answering
+   exact statements) on a database of its own, and payout-api alone on the first database,
+   both running; wrk loads one at a time: the floor's POST at 64 connections, the API's POST
+   at 16 and 64 connections (no Idempotency-Key) and at 64 with a key on every request, the
+   floor's POST again; the floor's GET one, the API's, the floor's again; the API's GET list.
+   Each floor figure pools its two runs, which bracket the API's (report.pooled).
+3. A fresh database and vhost, payout-api + payout-processor + the simulated provider answering
    at once: drain 20,000 payouts created as fast as possible, then created->terminal latency
    at 200/s; then again with the provider taking 1 s per transfer, default settings.
-5. The cost of tracing: a drain of 3,000 payouts with tracing off, on at 100% and on at 10%
+4. The cost of tracing: a drain of 3,000 payouts with tracing off, on at 100% and on at 10%
    (bench/tracing_cost.py); `--tracing-only` runs this phase alone.
 
 Prints one table, writes bench/results/bench-<time>.{json,png,txt} (and latest.*). Service
@@ -36,7 +38,7 @@ from bench import limits, profile, report, tracing_cost
 from bench.floor_service import floor_service
 from bench.load import Wrk
 from bench.machine import MachineSampler
-from bench.pipeline import backlog_drain, drain, fixed_rate
+from bench.pipeline import ALL_PUBLISHED, backlog_drain, drain, fixed_rate, until
 from bench.resources import ResourceSampler
 from bench.stack import Stack, bench_infra, running_stack
 from tests.support.infra import Infra
@@ -222,30 +224,52 @@ async def _get_one(
         ids_file.unlink()
 
 
-async def measure_floor(args: argparse.Namespace, target: Target, database_url: str) -> dict:
-    print("- floor: warm-up", file=sys.stderr)
-    await _wrk(target, "post", 16, WARMUP_S, **NO_KEY)
-    return {
-        "post_64": await _scenario(args, target, None, "post_64", "post", 64, **NO_KEY),
-        "get_one": await _get_one(args, target, None, database_url),
-    }
+async def _outbox_published(database_url: str, deadline_s: float = 60.0) -> None:
+    """Wait for the API's relay to publish what the API's runs left: a floor run starts with no
+    work of the API's going on."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await until(conn, ALL_PUBLISHED, time.monotonic() + deadline_s)
+    finally:
+        await conn.close()
 
 
-async def measure_api(args: argparse.Namespace, stack: Stack) -> tuple[dict, dict]:
+async def measure_floor_and_api(
+    args: argparse.Namespace, floor: Target, floor_database_url: str, stack: Stack
+) -> tuple[dict, dict, dict]:
+    """The floor's runs bracket the API's: one before and one after the API's runs of the same
+    request, pooled (report.pooled). A share then compares the two around the same moment of
+    the run, so a drift of the shared machine's speed cancels, instead of comparing runs
+    minutes apart."""
     sampler = ResourceSampler(stack.pids)
     sampler.begin()
-    target = Target.api(stack)
-    print("- api: warm-up", file=sys.stderr)
-    await _wrk(target, "post", 16, WARMUP_S, **NO_KEY)
+    api = Target.api(stack)
+    print("- floor and api: warm-up", file=sys.stderr)
+    for target in (floor, api):
+        await _wrk(target, "post", 16, WARMUP_S, **NO_KEY)
+
+    async def floor_post() -> dict[str, Any]:
+        await _outbox_published(stack.infra.database_url)
+        return await _scenario(args, floor, None, "post_64", "post", 64, **NO_KEY)
+
+    async def floor_get_one() -> dict[str, Any]:
+        await _outbox_published(stack.infra.database_url)
+        return await _get_one(args, floor, None, floor_database_url)
+
+    posts = [await floor_post()]
     out = {
-        "post_16": await _scenario(args, target, stack, "post_16", "post", 16, **NO_KEY),
-        "post_64": await _scenario(args, target, stack, "post_64", "post", 64, **NO_KEY),
-        "post_64_key": await _scenario(args, target, stack, "post_64_key", "post", 64),
+        "post_16": await _scenario(args, api, stack, "post_16", "post", 16, **NO_KEY),
+        "post_64": await _scenario(args, api, stack, "post_64", "post", 64, **NO_KEY),
+        "post_64_key": await _scenario(args, api, stack, "post_64_key", "post", 64),
     }
-    out["get_one"] = await _get_one(args, target, stack, stack.infra.database_url)
-    out["list"] = await _scenario(args, target, stack, "list", "list", 64)
+    posts.append(await floor_post())
+    gets = [await floor_get_one()]
+    out["get_one"] = await _get_one(args, api, stack, stack.infra.database_url)
+    gets.append(await floor_get_one())
+    out["list"] = await _scenario(args, api, stack, "list", "list", 64)
     usage = await sampler.end()
-    return out, {name: asdict(u) for name, u in usage.items()}
+    floor_results = {"post_64": report.pooled(posts), "get_one": report.pooled(gets)}
+    return floor_results, out, {name: asdict(u) for name, u in usage.items()}
 
 
 async def measure_pipeline(args: argparse.Namespace, stack: Stack) -> tuple[dict, dict]:
@@ -281,7 +305,7 @@ async def measure_pipeline(args: argparse.Namespace, stack: Stack) -> tuple[dict
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
-    """The three phases; each runs its own event loop between the (blocking) set-up steps."""
+    """The phases; each runs its own event loop between the (blocking) set-up steps."""
     started = time.monotonic()
     results: dict[str, Any] = {
         "meta": {
@@ -300,11 +324,15 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         results["limits"] = asyncio.run(measure_limits(args, infra))
         # The floor on a database of its own: its outbox rows are never published, and the
         # API's relay must not find them.
-        with bench_infra("floor") as floor_infra, floor_service(floor_infra, log_dir) as floor:
-            target = Target(floor.url, "", floor.proc.pid if floor.proc else 0)
-            results["floor"] = asyncio.run(measure_floor(args, target, floor_infra.database_url))
-        with running_stack(infra, log_dir / "api-phase", processor=False, env={}) as stack:
-            results["api"], results["resources"]["api"] = asyncio.run(measure_api(args, stack))
+        with (
+            bench_infra("floor") as floor_infra,
+            floor_service(floor_infra, log_dir) as floor,
+            running_stack(infra, log_dir / "api-phase", processor=False, env={}) as stack,
+        ):
+            floor_target = Target(floor.url, "", floor.proc.pid if floor.proc else 0)
+            results["floor"], results["api"], results["resources"]["api"] = asyncio.run(
+                measure_floor_and_api(args, floor_target, floor_infra.database_url, stack)
+            )
     with (
         bench_infra("pipeline") as infra,
         running_stack(infra, log_dir / "pipeline-phase", processor=True, env={}) as stack,
@@ -374,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def bench_tracing_only(args: argparse.Namespace) -> int:
-    """`make bench BENCH_ARGS=--tracing-only`: phase 5 alone; results in bench-tracing-*."""
+    """`make bench BENCH_ARGS=--tracing-only`: phase 4 alone; results in bench-tracing-*."""
     load_before, started = _load(), time.monotonic()
     tracing = tracing_cost.measure_tracing(args.tracing_payouts, RESULTS_DIR / "logs")
     header = (

@@ -132,3 +132,29 @@ def test_the_bounds_table_names_every_throughput_target():
     text = report.bounds_text(results()["bounds"])
     assert all(label in text for label in report.BOUND_LABELS.values())
     assert "<= 333 us" in text and "2,000/s" in text
+
+
+def _run(requests: int, duration_s: float, cpu_us: int, p99: float, machine_us: int) -> dict:
+    return {
+        **_load(requests / duration_s, p99=p99, cpu_us=cpu_us, machine_us=machine_us),
+        "requests": requests,
+        "duration_s": duration_s,
+        "max_ms": p99 * 2,
+    }
+
+
+def test_the_floors_runs_are_pooled_around_the_apis():
+    before, after = _run(30_000, 15.0, 200, 40.0, 600), _run(15_000, 15.0, 400, 80.0, 900)
+    floor = report.pooled([before, after])
+    assert floor["rps"] == 1500.0  # all requests over all time, not the mean of the rates
+    assert floor["requests"] == 45_000 and floor["duration_s"] == 30.0
+    assert floor["api_cpu_us_per_request"] == round((30_000 * 200 + 15_000 * 400) / 45_000)
+    assert floor["machine_cpu_us"]["machine"] == 700  # weighted by requests, as the CPU
+    assert floor["machine_busy"] == 0.8
+    assert floor["p99_ms"] == 60.0 and floor["max_ms"] == 160.0
+    assert floor["runs"] == [before, after]
+    # The targets read the pooled rate as a single run's.
+    figures = results()
+    figures["floor"] = {"post_64": floor, "get_one": floor}
+    figures["api"]["post_64"] = _load(1200)
+    assert report.targets(figures)["post_floor"]["value"] == 0.8
