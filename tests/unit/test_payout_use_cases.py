@@ -20,7 +20,7 @@ from payout_api.service.errors import (
     PayoutNotFound,
     VersionMismatch,
 )
-from payout_api.service.payouts import PayoutUseCases
+from payout_api.service.payouts import IdempotentRequest, PayoutUseCases
 from payout_core.domain.status import PayoutStatus
 from payout_core.messaging.contracts import ROUTING_KEY_CREATED, PayoutCreated
 from payout_core.metrics import ApiMetrics
@@ -144,10 +144,10 @@ class World:
     async def create(
         self, key: str | None = None, request_hash: str = "h1", **data: Any
     ) -> uuid.UUID:
+        idempotency = IdempotentRequest(key, request_hash) if key is not None else None
         created = await self.payouts.create(
-            CLIENT, new_payout(**data), idempotency_key=key, request_hash=request_hash,
-            request_id="r1",
-        )  # fmt: skip
+            CLIENT, new_payout(**data), idempotency=idempotency, request_id="r1"
+        )
         return created.payout_id
 
     async def with_status(self, status: PayoutStatus) -> uuid.UUID:
@@ -173,9 +173,7 @@ def world() -> World:
 
 
 async def test_create_stores_the_payout_queues_its_message_and_wakes_the_relay(world: World):
-    created = await world.payouts.create(
-        CLIENT, new_payout(), idempotency_key=None, request_hash="h1", request_id="r1"
-    )
+    created = await world.payouts.create(CLIENT, new_payout(), idempotency=None, request_id="r1")
     assert not created.replayed
     assert created.payout["status"] == "pending" and created.payout["amount"] == "10.50"
     assert created.payout["created_at"] == created.payout["updated_at"] == NOW
@@ -187,12 +185,9 @@ async def test_create_stores_the_payout_queues_its_message_and_wakes_the_relay(w
 
 
 async def test_the_same_key_and_request_replay_the_first_answer(world: World):
-    first = await world.payouts.create(
-        CLIENT, new_payout(), idempotency_key="k", request_hash="h1", request_id="r1"
-    )
-    again = await world.payouts.create(
-        CLIENT, new_payout(), idempotency_key="k", request_hash="h1", request_id="r2"
-    )
+    key = IdempotentRequest("k", "h1")
+    first = await world.payouts.create(CLIENT, new_payout(), idempotency=key, request_id="r1")
+    again = await world.payouts.create(CLIENT, new_payout(), idempotency=key, request_id="r2")
     assert again.replayed and again.payout_id == first.payout_id
     assert again.payout == first.payout
     assert len(world.store.payouts) == 1 and world.wakes == 1  # nothing new to publish

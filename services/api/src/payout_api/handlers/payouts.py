@@ -18,6 +18,7 @@ from payout_api.pagination import BadCursor, Cursor
 from payout_api.problems import Problem
 from payout_api.representation import dumps, event_json, payout_json
 from payout_api.schemas import ListQuerySchema, PayoutCreateSchema, PayoutUpdateSchema
+from payout_api.service.payouts import IdempotentRequest
 from payout_core.tracing import annotate_payout
 
 _IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")  # fullmatch: `$` admits a final newline
@@ -79,8 +80,8 @@ async def create_payout(request: web.Request) -> web.Response:
     created = await request.app[PAYOUTS].create(
         context.client_id(request),
         data,
-        idempotency_key=key,
-        request_hash=body_fingerprint(raw),
+        # The body's hash only matters to a replay of its key.
+        idempotency=IdempotentRequest(key, body_fingerprint(raw)) if key is not None else None,
         request_id=context.request_id(request),
     )
     structlog.contextvars.bind_contextvars(payout_id=str(created.payout_id))

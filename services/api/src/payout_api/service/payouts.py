@@ -40,6 +40,15 @@ class Created:
     payout_id: uuid.UUID
 
 
+@dataclass(frozen=True)
+class IdempotentRequest:
+    """A creation sent with an Idempotency-Key: the key, and the hash of what was asked (a
+    replay must ask the same)."""
+
+    key: str
+    request_hash: str
+
+
 @dataclass
 class Page:
     rows: Sequence[Row]
@@ -87,8 +96,7 @@ class PayoutUseCases:
         client_id: uuid.UUID,
         data: dict[str, Any],
         *,
-        idempotency_key: str | None,
-        request_hash: str,
+        idempotency: IdempotentRequest | None,
         request_id: str,
     ) -> Created:
         """A new payout, or with a used idempotency key the one it created (IdempotencyKeyReused
@@ -102,15 +110,15 @@ class PayoutUseCases:
             "recipient_details": data["recipient_details"],
             "description": data["description"],
             "metadata": data["metadata"],
-            "idempotency_key": idempotency_key,
+            "idempotency_key": idempotency.key if idempotency else None,
             "request_id": request_id,
         }
         # The payout as it will be stored, but for its timestamps (the database sets them):
         # what is answered, and kept to answer a replay of this key (stamped from the record).
         unstamped = payout_json({**values, **NEW_PAYOUT, "created_at": None, "updated_at": None})
         claim = None
-        if idempotency_key is not None:
-            claim = {"request_hash": request_hash, "response_body": unstamped}
+        if idempotency is not None:
+            claim = {"request_hash": idempotency.request_hash, "response_body": unstamped}
         async with self._store.reading() as payouts:
             written, created_at = await payouts.insert_created(
                 values,
@@ -121,19 +129,19 @@ class PayoutUseCases:
                 claim=claim,
             )
         if not written:
-            assert idempotency_key is not None  # only a held key stops the insert
-            return await self._replay(client_id, idempotency_key, request_hash)
+            assert idempotency is not None  # only a held key stops the insert
+            return await self._replay(client_id, idempotency)
         self._wake_relay()
         self._metrics.created.labels(currency=data["currency"]).inc()
         self._count_transition("none", "pending")
         return Created(_with_timestamps(unstamped, created_at), replayed=False, payout_id=payout_id)
 
-    async def _replay(self, client_id: uuid.UUID, key: str, request_hash: str) -> Created:
+    async def _replay(self, client_id: uuid.UUID, idempotency: IdempotentRequest) -> Created:
         async with self._store.reading() as payouts:
-            record = await payouts.get_idempotency_record(client_id, key)
+            record = await payouts.get_idempotency_record(client_id, idempotency.key)
         if record is None:  # pragma: no cover - expired between the two statements
             raise IdempotencyKeyInUse("Retry the request.")
-        if record["request_hash"] != request_hash:
+        if record["request_hash"] != idempotency.request_hash:
             raise IdempotencyKeyReused()
         return Created(
             _with_timestamps(record["response_body"], record["created_at"]),
