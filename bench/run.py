@@ -402,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def bench_tracing_only(args: argparse.Namespace) -> int:
-    """`make bench BENCH_ARGS=--tracing-only`: phase 4 alone; results in bench-tracing-*."""
+    """`make bench BENCH_ARGS=--tracing-only`: the tracing phase alone (bench-tracing-*)."""
     load_before, started = _load(), time.monotonic()
     tracing = tracing_cost.measure_tracing(args.tracing_payouts, RESULTS_DIR / "logs")
     header = (
