@@ -113,18 +113,17 @@ def _method_label(method: str) -> str:
 def observe_requests(metrics: ServiceMetrics) -> Middleware:
     """Count and time every request, and log it once as `http_request`."""
     # The labelled children of both metrics, looked up once per series: prometheus_client's
-    # labels() validates and locks on every call. Every part of the key is bounded (methods,
-    # route templates, statuses), so this holds no more entries than the registry has series.
+    # labels() validates and locks on every call. Keyed by the labels themselves, so this holds
+    # no more entries than the registry has series (whatever methods a parser lets through).
     series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(method: str, route: str, status: int, elapsed: float) -> None:
-        key = (method, route, status)
+        key = (_method_label(method), route, status)
         children = series.get(key)
         if children is None:
-            label = _method_label(method)
             children = series[key] = (
-                metrics.http_requests.labels(label, route, str(status)),
-                metrics.http_duration.labels(label, route),
+                metrics.http_requests.labels(key[0], route, str(status)),
+                metrics.http_duration.labels(key[0], route),
             )
         children[0].inc()
         children[1].observe(elapsed)

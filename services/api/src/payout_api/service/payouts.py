@@ -110,7 +110,7 @@ class PayoutUseCases:
             "recipient_details": data["recipient_details"],
             "description": data["description"],
             "metadata": data["metadata"],
-            "idempotency_key": idempotency.key if idempotency else None,
+            "idempotency_key": idempotency.key if idempotency is not None else None,
             "request_id": request_id,
         }
         # The payout as it will be stored, but for its timestamps (the database sets them):
