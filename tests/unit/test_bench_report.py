@@ -144,17 +144,20 @@ def _run(requests: int, duration_s: float, cpu_us: int, p99: float, machine_us: 
 
 
 def test_the_floors_runs_are_pooled_around_the_apis():
-    before, after = _run(30_000, 15.0, 200, 40.0, 600), _run(15_000, 15.0, 400, 80.0, 900)
+    before, after = _run(30_000, 15.0, 200, 40.0, 600), _run(15_000, 10.0, 400, 80.0, 900)
+    after["machine_busy"] = 0.5
     floor = report.pooled([before, after])
-    assert floor["rps"] == 1500.0  # all requests over all time, not the mean of the rates
-    assert floor["requests"] == 45_000 and floor["duration_s"] == 30.0
-    assert floor["api_cpu_us_per_request"] == round((30_000 * 200 + 15_000 * 400) / 45_000)
-    assert floor["machine_cpu_us"]["machine"] == 700  # weighted by requests, as the CPU
-    assert floor["machine_busy"] == 0.8
+    # All requests over all time (the mean of the two rates would be 1,750/s), and CPU per
+    # request weighted by requests (the mean would be 300 and 750 µs).
+    assert floor["rps"] == 1800.0
+    assert floor["requests"] == 45_000 and floor["duration_s"] == 25.0
+    assert floor["api_cpu_us_per_request"] == 267
+    assert floor["machine_cpu_us"]["machine"] == 700
+    assert floor["machine_busy"] == 0.68  # weighted by time
     assert floor["p99_ms"] == 60.0 and floor["max_ms"] == 160.0
     assert floor["runs"] == [before, after]
     # The targets read the pooled rate as a single run's.
     figures = results()
     figures["floor"] = {"post_64": floor, "get_one": floor}
-    figures["api"]["post_64"] = _load(1200)
+    figures["api"]["post_64"] = _load(1440)
     assert report.targets(figures)["post_floor"]["value"] == 0.8
