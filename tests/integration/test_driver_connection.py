@@ -3,6 +3,7 @@ its own transaction, and their failures seen as SQLAlchemy's would be."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -109,3 +110,47 @@ async def test_a_lost_connection_is_replaced_and_the_next_statement_runs(
         await driver.fetchrow(insert, {"id": 2})
     assert await _ids(settings, probe_table) == [2]
     assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_statement_cancelled_midway_is_cancelled_on_the_server_and_the_pool_serves_on(
+    engine: AsyncEngine, settings: Settings, probe_table: str
+) -> None:
+    """Cancelled while the server still runs its statement, the connection goes back to the
+    pool without a greenlet (it is not invalidated: the driver cancels the statement and
+    waits for the server before its next one), and the next callers are served on it."""
+    sleep = DriverStatement(sa.text("SELECT pg_sleep(30)"))
+    started = asyncio.Event()
+
+    async def sleeper() -> None:
+        async with driver_connection(engine) as driver:
+            started.set()
+            await driver.fetchrow(sleep, {})
+
+    task = asyncio.create_task(sleeper())
+    await started.wait()
+    await _until_active(settings, "SELECT pg_sleep(30)", active=True)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    await _until_active(settings, "SELECT pg_sleep(30)", active=False)
+    insert = _insert(probe_table)
+    for payout_id in range(1, 4):  # more uses than the test engine has connections
+        async with driver_connection(engine) as driver:
+            await driver.fetchrow(insert, {"id": payout_id})
+    assert await _ids(settings, probe_table) == [1, 2, 3]
+
+
+async def _until_active(
+    settings: Settings, query: str, *, active: bool, deadline_s: float = 10.0
+) -> None:
+    """Until the server runs `query` in some session (active) or in none."""
+    conn = await asyncpg.connect(connect_url(settings.database_url))
+    running = "SELECT count(*) > 0 FROM pg_stat_activity WHERE query = $1 AND state = 'active'"
+    try:
+        deadline = asyncio.get_running_loop().time() + deadline_s
+        while await conn.fetchval(running, query) != active:
+            assert asyncio.get_running_loop().time() < deadline, f"{query!r} active: {not active}"
+            await asyncio.sleep(0.02)
+    finally:
+        await conn.close()
