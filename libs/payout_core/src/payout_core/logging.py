@@ -253,7 +253,7 @@ class _Logger:
     """A structlog logger assembled once per configuration.
 
     structlog's own proxy assembles a new bound logger at every call unless told to cache it
-    (about a third of a line's CPU), and a cached one keeps the level and processors of its
+    (about a fifth of a line's CPU), and a cached one keeps the level and processors of its
     first configuration whatever configure_logging(), structlog.reset_defaults() or a test do
     later. This one assembles again when the configuration is no longer the one it was
     assembled under. structlog.testing.capture_logs() swaps the processors in place (the same
